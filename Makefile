@@ -1,0 +1,75 @@
+# hyenadna-kipoi: install, test, demo, bench.
+#
+#   make install      create .venv and install everything (fast no-op when nothing changed)
+#   make test         run the whole pytest suite in .venv
+#   make demo         run the embedded demo into results/demo
+#   make bench        run benchmarks/run_all.py (if present)
+#   make clean        remove build outputs, caches and results (keeps .venv)
+#   make distclean    clean + remove .venv
+#
+# Overrides:
+#   TORCH_SPEC   pip requirement for torch, resolved together with requirements.txt.
+#                Default torch==2.13.0 (this workplace's pip finds a local CPU wheel).
+#                On a GPU machine that already has torch in its base Python:
+#                  make install TORCH_SPEC= VENV_ARGS=--system-site-packages
+#                Elsewhere, for a CPU-only wheel:
+#                  make install TORCH_SPEC="torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu"
+#   PYTHON       interpreter used to create the venv (default python3)
+#   PYTEST_ARGS  extra pytest arguments, e.g. make test PYTEST_ARGS="-k kipoi -x"
+# A changed TORCH_SPEC/VENV_ARGS is not tracked: `rm .venv/.install-stamp` (or distclean) first.
+
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_ARGS ?=
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.install-stamp
+
+.PHONY: install bedtools test demo bench clean distclean
+
+install: bedtools $(STAMP)
+
+# The bedtools binary (used by pybedtools). Checked on every `make install` (costs
+# milliseconds); apt-get runs only when it is missing.
+bedtools:
+	@command -v bedtools >/dev/null 2>&1 || { \
+	  echo "bedtools not found: installing it with apt-get"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends bedtools; }
+
+# Everything pip installs. Re-runs only when one of the prerequisites changes.
+$(STAMP): requirements.txt requirements-kipoi.txt pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install $(TORCH_SPEC) -r requirements.txt
+	$(PIP) install --no-deps -r requirements-kipoi.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
+# >>> kipoi-setup: the Kipoi model-group setup step goes here (added later) <<<
+	$(BIN)/python -c "import kipoi, snakemake, torch, triton, pybedtools"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/hyenadna demo --out results/demo
+
+bench: install
+	@if [ -f benchmarks/run_all.py ]; then \
+	  $(BIN)/python benchmarks/run_all.py; \
+	else \
+	  echo "benchmarks/run_all.py not found: nothing to run"; \
+	fi
+
+clean:
+	rm -rf build dist *.egg-info results .snakemake .pytest_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
