@@ -1,0 +1,40 @@
+"""Shared paths and fixtures for the test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+BUNDLED_FIXTURE = DATA / "fixtures" / "parity-a"
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def parity_fixture_dirs() -> list[Path]:
+    """Every reference-parity fixture: the bundled one plus any in ../shared/fixtures (unseen ones too)."""
+    found = {p.name: p for p in sorted(SHARED_FIXTURES.glob("parity-*")) if (p / "expected.npz").exists()}
+    found.setdefault(BUNDLED_FIXTURE.name, BUNDLED_FIXTURE)
+    return [found[k] for k in sorted(found)]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may touch the network or the user's cache."""
+    monkeypatch.setenv("HYENADNA_OFFLINE", "1")
+    monkeypatch.setenv("HYENADNA_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("HYENADNA_HUB_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def fixture_model_dir() -> Path:
+    return BUNDLED_FIXTURE / "original"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "parity fixtures: " + ", ".join(str(p) for p in parity_fixture_dirs())
+
+
+os.environ.setdefault("MPLBACKEND", "Agg")
