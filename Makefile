@@ -2,7 +2,7 @@
 #
 #   make install      create .venv and install everything (fast no-op when nothing changed)
 #   make test         run the whole pytest suite in .venv
-#   make demo         run the embedded demo into results/demo
+#   make demo         run the workflow on the embedded demo config (results/demo)
 #   make bench        run benchmarks/run_all.py (if present)
 #   make clean        remove build outputs, caches and results (keeps .venv)
 #   make distclean    clean + remove .venv
@@ -57,8 +57,9 @@ $(STAMP): requirements.txt requirements-kipoi.txt pyproject.toml Makefile
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/.
 demo: install
-	$(BIN)/hyenadna demo --out results/demo
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all all
 
 bench: install
 	@if [ -f benchmarks/run_all.py ]; then \
