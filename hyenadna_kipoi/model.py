@@ -274,6 +274,8 @@ class HyenaDNA(nn.Module):
     """HyenaDNA language model: backbone + LM head tied to the token embedding.
 
     ``model(input_ids)`` -> logits [B, L, 16]; ``model.embed(input_ids)`` -> [B, L, d].
+    In eval mode without gradients the backbone runs on the fast path (same numbers, less
+    memory); set ``model.fast_path = False`` to run the plain reference path.
     """
 
     def __init__(self, config: HyenaConfig):
@@ -282,6 +284,7 @@ class HyenaDNA(nn.Module):
         self.backbone = Backbone(config)
         self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
         self.lm_head.weight = self.backbone.embeddings.word_embeddings.weight
+        self.fast_path = True  # inference (eval mode, no grad) goes through hyenadna_kipoi.fast_path
 
     @property
     def l_max(self) -> int:
@@ -305,6 +308,11 @@ class HyenaDNA(nn.Module):
     def embed(self, input_ids: Tensor) -> Tensor:
         """Last hidden states (after the final LayerNorm): [B, L] int -> [B, L, d]."""
         self._check_ids(input_ids)
+        if self.fast_path and not self.training and not torch.is_grad_enabled():
+            from . import fast_path  # imported late: it builds on this module
+
+            if fast_path.supports(self.backbone):
+                return fast_path.fast_backbone(self.backbone, input_ids)
         return self.backbone(input_ids)
 
     def forward(self, input_ids: Tensor) -> Tensor:

@@ -203,6 +203,7 @@ def long_conv(
     *,
     backend: str | None = None,
     chunk: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Gated long convolution ``(causal_conv(z, k) + D z) * x0``, all [B, L, d].
 
@@ -213,6 +214,7 @@ def long_conv(
         D: [d] bias weights.
         backend: "auto" | "torch" | "triton" (see module doc).
         chunk: channels per FFT tile for the chunked/FFT paths (default: memory budget).
+        out: optional [B, L, d] destination for the inference paths (may be ``z`` itself).
 
     Returns:
         [B, L, d] in z's dtype.
@@ -223,9 +225,10 @@ def long_conv(
     if plan in ("reference", "triton-direct"):
         k = _lc.filter_from_spectrum(k_or_kf, L) if is_spec else k_or_kf
         if plan == "reference":
-            return _lc.long_conv_reference(z, k, D, x0)
-        return _lc.long_conv_direct_triton(z, k, D, x0)
+            y = _lc.long_conv_reference(z, k, D, x0)
+            return y if out is None else out.copy_(y)
+        return _lc.long_conv_direct_triton(z, k, D, x0, out=out)
     k_f = k_or_kf if is_spec else _lc.filter_spectrum(k_or_kf[:L])
     if plan == "triton-fft":
-        return _lc.long_conv_fft_triton(z, k_f, D, x0, chunk=chunk)
-    return _lc.long_conv_chunked(z, k_f, D, x0, chunk=chunk)
+        return _lc.long_conv_fft_triton(z, k_f, D, x0, chunk=chunk, out=out)
+    return _lc.long_conv_chunked(z, k_f, D, x0, chunk=chunk, out=out)

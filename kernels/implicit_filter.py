@@ -226,7 +226,11 @@ def implicit_filter_triton(
 
 
 def cache_allowed(tensors: Sequence[torch.Tensor]) -> bool:
-    """Caching is off while autograd would record through any of these tensors."""
+    """Caching is off while autograd would record through any of these tensors, and for
+    inference tensors (made under ``torch.inference_mode``), which keep no version counter
+    that could reveal an in-place change."""
+    if any(t.is_inference() for t in tensors):
+        return False
     return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 

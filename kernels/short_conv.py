@@ -61,6 +61,43 @@ def short_conv_gate_reference(
     return x0, v * x1
 
 
+def short_conv_gate_rows(
+    u: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    *,
+    skip: int = 0,
+    out_x0: torch.Tensor | None = None,
+    out_z: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel-last torch path for inference on a block of rows, with no transposes.
+
+    Args:
+        u: [B, R, 3d] in-projection rows; the first ``skip`` (<= 2) rows are context only
+            (the causal conv reaches two steps back), so a long sequence can be processed
+            block by block with a 2-row overlap.
+        weight, bias: as for :func:`short_conv_gate_reference`.
+        out_x0, out_z: optional [B, R - skip, d] destinations (e.g. slices of whole-sequence
+            buffers).
+
+    Returns:
+        (x0, z) for rows ``skip..R-1``, each [B, R - skip, d]. Equal to the reference up to
+        the order of the three-term sum.
+    """
+    d = _check(u, weight, bias)
+    w = weight.reshape(3 * d, 3).to(u.dtype)
+    uc = u * w[:, 2]
+    uc[:, 1:].addcmul_(u[:, :-1], w[:, 1])
+    uc[:, 2:].addcmul_(u[:, :-2], w[:, 0])
+    if bias is not None:
+        uc.add_(bias.to(u.dtype))
+    uc = uc[:, skip:]
+    x0 = uc[..., :d] if out_x0 is None else out_x0.copy_(uc[..., :d])
+    if out_z is None:
+        return x0, uc[..., 2 * d:] * uc[..., d:2 * d]
+    return x0, torch.mul(uc[..., 2 * d:], uc[..., d:2 * d], out=out_z)
+
+
 @functools.cache
 def _build() -> SimpleNamespace:
     """Define (once) and return the Triton kernels; triton is imported here, on first use."""

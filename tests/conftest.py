@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -38,3 +39,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Without CUDA, Triton kernels can only run in its interpreter, which must be switched on
+# before triton is first imported: here, before any test module is collected.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")

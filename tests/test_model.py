@@ -25,6 +25,7 @@ def test_parity_with_release(fixture):
     assert layouts, f"{fixture} holds neither an original nor an hf layout"
     for layout in layouts:
         model = load_model(fixture / layout)
+        model.fast_path = False  # the plain reference path; tests/test_fast_path.py covers the other
         with torch.no_grad():
             hidden = model.embed(ids)
             logits = model(ids)

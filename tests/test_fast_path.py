@@ -1,0 +1,98 @@
+"""The inference fast path gives the plain path's numbers (it is tested against model.py)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import parity_fixture_dirs
+from hyenadna_kipoi import HyenaConfig, HyenaDNA, load_model
+from hyenadna_kipoi import fast_path
+
+
+def _both(model: HyenaDNA, ids: torch.Tensor, **fast_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.inference_mode():
+        fast = fast_path.fast_backbone(model.backbone, ids, **fast_kwargs)
+        model.fast_path = False
+        plain = model.embed(ids)
+        model.fast_path = True
+    return fast, plain
+
+
+@pytest.mark.parametrize("fixture", parity_fixture_dirs(), ids=lambda p: p.name)
+def test_fast_path_parity_with_release(fixture):
+    expected = np.load(fixture / "expected.npz")
+    layout = "original" if (fixture / "original").exists() else "hf"
+    model = load_model(fixture / layout)
+    assert model.fast_path and fast_path.supports(model.backbone)
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(expected["input_ids"]).long())
+    np.testing.assert_allclose(logits.numpy(), expected["logits"], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("L", [1024, 999, 8192, 8191, 33001])
+def test_fast_matches_plain_on_random_weights(L):
+    torch.manual_seed(L)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=33002)).eval()
+    ids = torch.randint(7, 12, (2, L))
+    fast, plain = _both(model, ids, rows=4096)  # several row blocks, so block seams are exercised
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
+
+
+def test_model_uses_fast_path_only_for_inference():
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=16, n_layer=1, max_seq_len=100))
+    ids = torch.randint(7, 11, (1, 64))
+    model.train()
+    assert model.embed(ids).requires_grad  # plain, differentiable path
+    model.eval()
+    with torch.no_grad():
+        assert not model.embed(ids).requires_grad
+
+
+def test_filter_spectrum_is_cached_and_invalidated_by_new_weights():
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=16, n_layer=1, max_seq_len=600)).eval()
+    ids = torch.randint(7, 11, (1, 500))
+    with torch.inference_mode():
+        first = model.embed(ids)
+        cache = fast_path._filter_caches[model.backbone.layers[0].mixer]
+        misses = cache.misses
+        assert torch.equal(model.embed(ids), first) and cache.misses == misses and cache.hits >= 1
+    state = {k: v + 0.01 if k.endswith("implicit_filter.0.weight") else v for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    with torch.inference_mode():
+        changed = model.embed(ids)
+    model.fast_path = False
+    with torch.inference_mode():
+        torch.testing.assert_close(changed, model.embed(ids), rtol=0, atol=1e-5)
+    assert cache.misses > misses
+
+
+def test_bfloat16_fast_path_as_accurate_as_plain_bf16(fixture_model_dir):
+    model = load_model(fixture_model_dir)
+    ids = torch.randint(7, 11, (1, 1000), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model.embed(ids)
+        model.to(torch.bfloat16)
+        fast = model.embed(ids).float()
+        model.fast_path = False
+        plain = model.embed(ids).float()
+
+    def rel(x):
+        return (torch.linalg.norm(x - ref) / torch.linalg.norm(ref)).item()
+
+    assert rel(fast) < 0.03 and rel(fast) < 1.1 * rel(plain)  # bf16 keeps ~3 significant digits
+
+
+def test_triton_backend_matches_plain_in_the_interpreter():
+    """The fast path with every Triton kernel (interpreted on CPU tensors) equals the plain path."""
+    from hyenadna_kipoi.kernels._triton_utils import HAS_TRITON
+
+    if not HAS_TRITON or (not torch.cuda.is_available() and __import__("os").environ.get("TRITON_INTERPRET") != "1"):
+        pytest.skip("Triton unavailable")
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=16, n_layer=2, max_seq_len=100)).eval()
+    for L in (37, 64):  # the direct Toeplitz kernel (L <= 1024) with an odd and an even length
+        ids = torch.randint(7, 12, (1, L))
+        fast, plain = _both(model, ids, backend="triton")
+        torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
