@@ -70,6 +70,9 @@ def train_run(shape: str, L: int, checkpointing: bool, device: str, steps: int =
     """Tokens/s of forward + backward (plain path; the fast path is inference-only)."""
     model = build(shape, L, device).train()
     model.set_gradient_checkpointing(checkpointing)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     ids = torch.randint(7, 11, (1, L), generator=torch.Generator().manual_seed(1)).to(device)
     times = []
     for _ in range(steps):
@@ -120,8 +123,8 @@ def _spawn(kind: str, shape: str, L: int, path: str, calls: int, mem_limit_gb: f
 def _fmt_time(r: dict, which: int = 0) -> str:
     if "error" in r:
         return r["error"]
-    t = r["times"]
-    return f"{t[min(which, len(t) - 1)]:.2f}"
+    t = r["times"][min(which, len(r["times"]) - 1)]
+    return f"{t:.2f}" if t >= 1 else f"{t:.4f}"
 
 
 def _forward_mb(r: dict) -> float:

@@ -26,11 +26,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .kernels.dispatch import implicit_filter_spectrum, long_conv, long_conv_plan, resolve_backend
-from .kernels.implicit_filter import FilterCache
+from .kernels.implicit_filter import FilterCache, filter_features, filter_head
+from .kernels.long_conv import filter_spectrum
 from .kernels.short_conv import short_conv_gate_rows, short_conv_gate_triton
 from .model import Backbone, Block, HyenaOperator
 
-ROW_BLOCK_ELEMENTS = 1 << 22  # rows per block x widest row (4d) stays near 16 MiB in fp32
+# Rows per block x widest row (4d): ~16 MiB of fp32 activations per block on CPU; larger on
+# CUDA, where each block costs a handful of kernel launches.
+ROW_BLOCK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 26}
+# Filter channels whose spectrum is produced at once when it is not cached: [L + 1, C] complex
+# stays near 2^21 elements (16 MiB) on CPU, so the whole [L + 1, d] spectrum never exists;
+# on CUDA larger groups (fewer, wider FFTs) are worth their memory.
+SPECTRUM_GROUP_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 # A spectrum costs (L + 1) x d x 8 bytes per layer (64 MiB at L = 32k, d = 256; 1 GiB at
 # L = 1M, d = 128): longer ones are recomputed on each call instead of cached, which keeps
 # long-context peak memory low (override: HYENADNA_FILTER_CACHE_MB).
@@ -53,21 +60,56 @@ def clear_caches() -> None:
         cache.clear()
 
 
-def _filter_spectrum(mixer: HyenaOperator, L: int) -> Tensor:
+def _filter_parts(mixer: HyenaOperator) -> tuple[list[Tensor], list[Tensor | None]]:
+    linears = [m for m in mixer.filter_fn.implicit_filter if isinstance(m, torch.nn.Linear)]
+    return [m.weight for m in linears], [m.bias for m in linears]
+
+
+def _cacheable(mixer: HyenaOperator, L: int) -> bool:
+    limit_mb = float(os.environ.get("HYENADNA_FILTER_CACHE_MB", FILTER_CACHE_MB))
+    return (L + 1) * mixer.filter_fn.bias.numel() * 8 <= limit_mb * 2**20
+
+
+def _cached_spectrum(mixer: HyenaOperator, L: int) -> Tensor:
     """Spectrum of the layer's implicit filter for length L: [L + 1, d] complex (FFT size 2L), cached."""
     fn = mixer.filter_fn
-    linears = [m for m in fn.implicit_filter if isinstance(m, torch.nn.Linear)]
-    limit_mb = float(os.environ.get("HYENADNA_FILTER_CACHE_MB", FILTER_CACHE_MB))
-    fits = (L + 1) * fn.bias.numel() * 8 <= limit_mb * 2**20
-    cache = _filter_caches.setdefault(mixer, FilterCache()) if fits else None
+    weights, biases = _filter_parts(mixer)
     return implicit_filter_spectrum(
-        L, fn.pos_emb.z, fn.pos_emb.t, [m.weight for m in linears], [m.bias for m in linears],
-        fn.implicit_filter[1].freq, fn.modulation.deltas, shift=fn.modulation.shift, cache=cache,
+        L, fn.pos_emb.z, fn.pos_emb.t, weights, biases, fn.implicit_filter[1].freq, fn.modulation.deltas,
+        shift=fn.modulation.shift, cache=_filter_caches.setdefault(mixer, FilterCache()),
     )
 
 
-def _row_blocks(L: int, width: int, rows: int | None) -> list[tuple[int, int]]:
-    step = rows or max(64, ROW_BLOCK_ELEMENTS // max(width, 1))
+def _gated_long_conv(mixer: HyenaOperator, z: Tensor, x0: Tensor, backend: str | None) -> Tensor:
+    """(causal_conv(z, k) + D z) * x0 for the layer's filter k, written into z: [B, L, d].
+
+    A short filter's spectrum is cached whole. A long one is produced a group of channels at
+    a time from the sine MLP's hidden layer (computed once), each group convolved as soon as
+    its spectrum exists.
+    """
+    L, d = z.shape[1], z.shape[2]
+    fn = mixer.filter_fn
+    D = fn.bias if mixer.use_bias else torch.zeros_like(fn.bias)
+    if _cacheable(mixer, L):
+        k_f = _cached_spectrum(mixer, L)
+        in_place = long_conv_plan(z, k_f, D, x0, backend=backend) != "triton-direct"
+        return long_conv(z, k_f, D, x0, backend=backend, out=z if in_place else None)
+    weights, biases = _filter_parts(mixer)
+    hidden = filter_features(fn.pos_emb.z[0, :L], weights[:-1], biases[:-1], fn.implicit_filter[1].freq)
+    budget = SPECTRUM_GROUP_ELEMENTS["cuda" if z.is_cuda else "cpu"]
+    group = max(1, min(d, budget // (L + 1)))
+    deltas = fn.modulation.deltas.reshape(-1)
+    for c0 in range(0, d, group):
+        c1 = min(d, c0 + group)
+        k = filter_head(hidden, fn.pos_emb.t[0, :L], weights[-1][c0:c1], None if biases[-1] is None
+                        else biases[-1][c0:c1], deltas[c0:c1], fn.modulation.shift)
+        long_conv(z[..., c0:c1], filter_spectrum(k, 2 * L), D[c0:c1], x0[..., c0:c1], backend=backend,
+                  out=z[..., c0:c1])
+    return z
+
+
+def _row_blocks(L: int, width: int, rows: int | None, device: torch.device) -> list[tuple[int, int]]:
+    step = rows or max(64, ROW_BLOCK_ELEMENTS["cuda" if device.type == "cuda" else "cpu"] // max(width, 1))
     return [(start, min(start + step, L)) for start in range(0, L, step)]
 
 
@@ -104,15 +146,12 @@ def fast_backbone(backbone: Backbone, input_ids: Tensor, *, backend: str | None 
     x0 = torch.empty(B, L, d, dtype=act_dtype, device=emb.device)
     z = torch.empty_like(x0)
     d_inner = backbone.layers[0].mlp.fc1.out_features if len(backbone.layers) else d
-    blocks = _row_blocks(L, max(3 * d, d_inner), rows)
+    blocks = _row_blocks(L, max(3 * d, d_inner), rows, emb.device)
     use_triton = resolve_backend(backend, x0) == "triton"
     for block in backbone.layers:
         mixer = block.mixer
         _mixer_inputs(block, residual, x0, z, blocks, use_triton)
-        k_f = _filter_spectrum(mixer, L)
-        D = mixer.filter_fn.bias if mixer.use_bias else torch.zeros_like(mixer.filter_fn.bias)
-        in_place = long_conv_plan(z, k_f, D, x0, backend=backend) != "triton-direct"
-        y = long_conv(z, k_f, D, x0, backend=backend, out=z if in_place else None)
+        y = _gated_long_conv(mixer, z, x0, backend)
         for start, end in blocks:
             rows_res = residual[:, start:end]
             rows_res += mixer.out_proj(y[:, start:end])

@@ -32,6 +32,8 @@ triton = tl = None
 __all__ = [
     "FilterCache",
     "cache_allowed",
+    "filter_features",
+    "filter_head",
     "implicit_filter_reference",
     "implicit_filter_triton",
 ]
@@ -99,11 +101,40 @@ def implicit_filter_reference(
         k [L, d] in the weights' dtype.
     """
     z2, t1, fr, dl, _ = _prepare(L, zpos, tpos, weights, biases, freq, deltas)
-    h = z2
-    for w, b in zip(weights[:-1], biases[:-1]):
-        h = torch.sin(fr * torch.nn.functional.linear(h, w, b))
-    h = torch.nn.functional.linear(h, weights[-1], biases[-1])
-    return h * (torch.exp(-t1[:, None] * dl.abs()) + shift)
+    return filter_head(filter_features(z2, weights[:-1], biases[:-1], fr), t1, weights[-1], biases[-1], dl, shift)
+
+
+def filter_features(
+    zpos: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor | None],
+    freq: torch.Tensor,
+) -> torch.Tensor:
+    """The sine MLP's last hidden layer h [L, order] for positional features zpos [L, emb_dim].
+
+    ``weights``/``biases`` are the hidden layers only (W_in and the inner ones).
+    """
+    h = zpos
+    for w, b in zip(weights, biases):
+        h = torch.sin(freq.reshape(-1) * torch.nn.functional.linear(h, w, b))
+    return h
+
+
+def filter_head(
+    h: torch.Tensor,
+    tpos: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor | None,
+    deltas: torch.Tensor,
+    shift: float,
+) -> torch.Tensor:
+    """Output layer and modulation for a set of C channels: h [L, order] -> k [L, C].
+
+    ``w_out`` [C, order], ``deltas`` [C] (any rows of the full filter: the channels are
+    independent, so a long filter can be produced a few channels at a time).
+    """
+    k = torch.nn.functional.linear(h, w_out, b_out)
+    return k * (torch.exp(-tpos.reshape(-1)[: h.shape[0], None] * deltas.reshape(-1).abs()) + shift)
 
 
 @functools.cache

@@ -194,7 +194,9 @@ def long_conv_chunked(
     fdt = kft.real.dtype
     Dv = D.reshape(d).to(fdt)
     for b0, b1, c0, c1 in _chunks(B, d, n, chunk, budget, z.device):
-        zt = z[b0:b1, :, c0:c1].transpose(1, 2).to(fdt)  # [b, C, L]
+        # One explicit transpose to [b, C, L]: the FFT and the D term then read contiguous rows
+        # instead of striding through the channel-last tensor twice.
+        zt = z[b0:b1, :, c0:c1].transpose(1, 2).to(fdt, memory_format=torch.contiguous_format)
         zf = torch.fft.rfft(zt, n=n, dim=-1)
         zf.mul_(kft[c0:c1])
         y = torch.fft.irfft(zf, n=n, dim=-1, norm="forward")[..., :L]

@@ -29,8 +29,12 @@ def test_fast_path_parity_with_release(fixture):
     np.testing.assert_allclose(logits.numpy(), expected["logits"], rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["cached-spectrum", "streamed-spectrum"])
 @pytest.mark.parametrize("L", [1024, 999, 8192, 8191, 33001])
-def test_fast_matches_plain_on_random_weights(L):
+def test_fast_matches_plain_on_random_weights(L, streamed, monkeypatch):
+    if streamed:  # long-context mode: no cached spectrum, channel groups of 5 (uneven split of 32)
+        monkeypatch.setenv("HYENADNA_FILTER_CACHE_MB", "0")
+        monkeypatch.setitem(fast_path.SPECTRUM_GROUP_ELEMENTS, "cpu", 5 * (L + 1))
     torch.manual_seed(L)
     model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=33002)).eval()
     ids = torch.randint(7, 12, (2, L))
@@ -49,7 +53,8 @@ def test_model_uses_fast_path_only_for_inference():
         assert not model.embed(ids).requires_grad
 
 
-def test_filter_spectrum_is_cached_and_invalidated_by_new_weights():
+def test_filter_spectrum_is_cached_and_invalidated_by_new_weights(monkeypatch):
+    monkeypatch.delenv("HYENADNA_FILTER_CACHE_MB", raising=False)
     torch.manual_seed(0)
     model = HyenaDNA(HyenaConfig(d_model=16, n_layer=1, max_seq_len=600)).eval()
     ids = torch.randint(7, 11, (1, 500))
@@ -96,3 +101,19 @@ def test_triton_backend_matches_plain_in_the_interpreter():
         ids = torch.randint(7, 12, (1, L))
         fast, plain = _both(model, ids, backend="triton")
         torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("L", [1000, 8191, 33001])
+def test_cuda_fast_path_with_triton_matches_plain(L):
+    torch.manual_seed(L)
+    model = HyenaDNA(HyenaConfig(d_model=64, n_layer=2, max_seq_len=33002)).eval().cuda()
+    ids = torch.randint(7, 12, (2, L), device="cuda")
+    fast, plain = _both(model, ids, backend="triton")
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
+    with torch.inference_mode():
+        cpu = HyenaDNA(model.config).eval()
+        cpu.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
+        cpu.fast_path = False
+        torch.testing.assert_close(fast.cpu(), cpu.embed(ids.cpu()), rtol=0, atol=1e-4)
