@@ -1,0 +1,1 @@
+"""Training: next-nucleotide pretraining (and, later, fine-tuning)."""
