@@ -10,6 +10,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import HyenaDNAError, InputError
+from .train.commands import add_commands as add_train_commands
 
 DESCRIPTION = """\
 HyenaDNA long-range DNA language model: load released or own checkpoints,
@@ -191,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(at most the model's l_max)")
     p.add_argument("--out", "-o", required=True, help="output TSV")
     p.set_defaults(func=cmd_loglik)
+
+    add_train_commands(sub)
 
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")
     p.add_argument("--config", default="config/config.yaml", help="demo config (default: config/config.yaml)")

@@ -1,0 +1,127 @@
+"""Pretraining configuration: YAML, validated against a JSON schema (draft 2020-12) with defaults.
+
+The schema is ``workflow/schemas/pretrain.schema.yaml``. Unknown keys are errors that
+name the key and list the allowed ones; missing keys get the schema's defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "pretrain.schema.yaml"
+
+# PyYAML (YAML 1.1) reads 6e-4 as a string; accept the exponent forms people write
+_FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$|^[-+]?\.\d+$")
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _with_defaults(cls):
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema() -> dict[str, Any]:
+    if not SCHEMA_PATH.exists():
+        raise ConfigError(f"the pretraining config schema is missing: {SCHEMA_PATH}")
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def _schema_at(schema: dict[str, Any], path: list) -> dict[str, Any]:
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _message(error: jsonschema.ValidationError, schema: dict[str, Any], source: str) -> str:
+    path = [p for p in error.absolute_path]
+    where = ".".join(str(p) for p in path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(_schema_at(schema, path).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(".".join(str(p) for p in [*path, k]) for k in unknown)
+        return (f"{source}: unknown config key {keys}; allowed keys{' under ' + where if path else ''}: "
+                f"{', '.join(allowed)}")
+    if error.validator == "required":
+        return f"{source}: {where}: {error.message}"
+    return f"{source}: config key {where}: {error.message}"
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A validated copy of ``raw`` with every default filled in; :class:`ConfigError` otherwise."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a pretraining config must be a mapping of keys, got {type(raw).__name__}")
+    schema = load_schema()
+    config = copy.deepcopy(raw)
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError("\n".join(dict.fromkeys(_message(e, schema, source) for e in errors)))
+    iv = config["intervals"]
+    if (iv["chroms"] is None) == (iv["regions"] is None):
+        raise ConfigError(f"{source}: config key intervals: give exactly one of intervals.chroms "
+                          "(split -> contig list) or intervals.regions (a BED with a split column)")
+    _derive(config, source)
+    return config
+
+
+def _derive(config: dict[str, Any], source: str) -> None:
+    """Fill the defaults that depend on other keys."""
+    train, out = config["train"], Path(config["out_dir"])
+    config["intervals"]["window"] = config["intervals"]["window"] or train["seq_len"]
+    config["intervals"]["out"] = config["intervals"]["out"] or str(out / "intervals")
+    if config["model"]["init_from"] is None:
+        config["model"]["max_seq_len"] = config["model"]["max_seq_len"] or train["seq_len"]
+        if config["model"]["max_seq_len"] < train["seq_len"]:
+            raise ConfigError(f"{source}: config key model.max_seq_len ({config['model']['max_seq_len']}) is shorter "
+                              f"than train.seq_len ({train['seq_len']})")
+    if config["intervals"]["window"] < train["seq_len"]:
+        raise ConfigError(f"{source}: config key intervals.window ({config['intervals']['window']}) is shorter than "
+                          f"train.seq_len ({train['seq_len']}); windows must hold a whole training sequence")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read, validate and complete a pretraining config YAML."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        with open(path) as handle:
+            raw = yaml.load(handle, Loader=_Loader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return validate_config(raw or {}, str(path))
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """The completed config as YAML (what a run actually used)."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
