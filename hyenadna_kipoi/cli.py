@@ -10,6 +10,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import HyenaDNAError, InputError
+from .score.commands import add_commands as add_score_commands
 from .train.commands import add_commands as add_train_commands
 
 DESCRIPTION = """\
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="output TSV")
     p.set_defaults(func=cmd_loglik)
 
+    add_score_commands(sub)
     add_train_commands(sub)
 
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")

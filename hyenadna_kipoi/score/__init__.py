@@ -1,6 +1,26 @@
-"""Scoring with a loaded model: embeddings, sequence likelihoods (variant scoring and ISM to come)."""
+"""Scoring with a loaded model: embeddings, sequence likelihoods, variant effects, in-silico mutagenesis."""
 
 from .embeddings import embed_sequences
+from .ism import IsmResult, in_silico_mutagenesis, parse_region, plot_ism, write_ism_npz, write_ism_tsv
 from .likelihood import SequenceLikelihood, sequence_loglik
+from .variants import (
+    STATUSES,
+    AlleleScore,
+    VcfScores,
+    WindowScores,
+    allele_statuses,
+    default_window,
+    score_variants,
+    score_vcf,
+    status_counts,
+    variant_windows,
+    window_llrs,
+)
+from .vcf_io import Variant, read_vcf, write_annotated_vcf
 
-__all__ = ["SequenceLikelihood", "embed_sequences", "sequence_loglik"]
+__all__ = [
+    "STATUSES", "AlleleScore", "IsmResult", "SequenceLikelihood", "Variant", "VcfScores", "WindowScores",
+    "allele_statuses", "default_window", "embed_sequences", "in_silico_mutagenesis", "parse_region", "plot_ism", "read_vcf",
+    "score_variants", "score_vcf", "sequence_loglik", "status_counts", "variant_windows", "window_llrs",
+    "write_annotated_vcf", "write_ism_npz", "write_ism_tsv",
+]

@@ -1,0 +1,123 @@
+"""The ``score-variants`` and ``ism`` subcommands: argument parsing and calls into the scoring API.
+
+``hyenadna_kipoi.cli`` registers them with :func:`add_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+SCORE_DESCRIPTION = """\
+Zero-shot variant-effect scores: for each (record, ALT allele) the log-likelihood
+ratio llr = log P(ALT window) - log P(REF window) in nats, averaged over the forward
+and reverse-complement strands. The REF window is the W genome bases with the first
+REF base at index W//2; the ALT window has the same start, REF replaced by ALT, cut
+or extended from the genome to W bases. Negative: the model finds ALT less likely.
+
+status: OK; EDGE (window runs off the contig, padded with N, still scored);
+REF_MISMATCH (VCF REF differs from the FASTA, not scored); UNKNOWN_CONTIG (contig
+not in the FASTA, even as chr1<->1 / chrM<->MT); SKIPPED_SYMBOLIC (<DEL>, *,
+breakends, '.'). Every ALT allele gets a row, in input order.
+"""
+
+ISM_DESCRIPTION = """\
+In-silico mutagenesis: the score-variants LLR of every single-base substitution at
+every position of a region (chrom:start-end, 1-based, inclusive). Outputs: a TSV
+(score-variants columns, one row per substitution), an NPZ (llr [L, 4], columns A C
+G T, NaN at the reference base) and a PNG (logo of -mean LLR per position over a
+heatmap of the substitutions).
+"""
+
+
+def _devices(spec: str) -> list[str]:
+    from ..cli import _device
+
+    return [_device(name.strip()) for name in spec.split(",") if name.strip()]
+
+
+def _add_scoring_args(p: argparse.ArgumentParser) -> None:
+    from ..cli import _add_model_args
+
+    _add_model_args(p)
+    device = next(a for a in p._actions if a.dest == "device")
+    device.help = ("cpu, cuda, cuda:1, or several, e.g. cuda:0,cuda:1 (one process each) (default: cuda when "
+                   "present, else cpu)")
+    p.add_argument("--fasta", "-f", required=True, help="reference FASTA (plain or bgzip; a .fai is made beside it)")
+    p.add_argument("--window", "-w", type=int,
+                   help="window length W in bases (default: the model's l_max - 2, at most 32,768)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes to shard the genome regions over (default: 1); with --device cuda:0,cuda:1 "
+                        "one per device")
+
+
+def _load_for(args: argparse.Namespace):
+    from ..checkpoints import load_model
+
+    devices = _devices(args.device)
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    return load_model(args.model, device=devices[0], progress=not args.quiet), devices
+
+
+def cmd_score_variants(args: argparse.Namespace) -> int:
+    from .variants import score_vcf
+
+    if args.out_tsv is None and args.out_vcf is None:
+        raise InputError("give --out-tsv and/or --out-vcf")
+    model, devices = _load_for(args)
+    result = score_vcf(model, args.fasta, args.vcf, out_tsv=args.out_tsv, out_vcf=args.out_vcf, window=args.window,
+                       batch_size=args.batch_size, embedding_distance=args.embedding_distance, workers=args.workers,
+                       devices=devices, model_name=args.model, progress=not args.quiet)
+    print(f"scored {result.summary()}")
+    print("wrote " + ", ".join(str(p) for p in result.outputs))
+    if args.out_vcf and str(args.out_vcf).endswith(".gz") and result.vcf_index is None:
+        print(f"note: {args.out_vcf} is not tabix-indexed: its records are not sorted by position")
+    return 0
+
+
+def cmd_ism(args: argparse.Namespace) -> int:
+    from .ism import in_silico_mutagenesis, plot_ism, write_ism_npz, write_ism_tsv
+
+    if not (args.out_tsv or args.out_npz or args.plot):
+        raise InputError("give at least one of --out-tsv, --out-npz, --plot")
+    model, devices = _load_for(args)
+    result = in_silico_mutagenesis(model, args.fasta, args.region, window=args.window, batch_size=args.batch_size,
+                                   workers=args.workers, devices=devices, progress=not args.quiet)
+    written = [str(write(result, path)) for write, path in
+               ((write_ism_tsv, args.out_tsv), (write_ism_npz, args.out_npz), (plot_ism, args.plot)) if path]
+    n = len(result.ref)
+    best = result.importance
+    top = int(best.argmax()) if n else 0
+    print(f"scored {len(result.rows)} substitutions at {n} positions of {result.chrom}:{result.start}-{result.end} "
+          f"(W={result.window}); most constrained: {result.start + top} ({result.ref[top]}, mean LLR {-best[top]:.4f})")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``score-variants`` and ``ism`` on the ``hyenadna`` subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("score-variants", help="zero-shot log-likelihood-ratio scores of VCF variants",
+                       description=SCORE_DESCRIPTION, formatter_class=fmt)
+    _add_scoring_args(p)
+    p.add_argument("--vcf", "-v", required=True, help="variants: VCF, VCF.gz or BCF")
+    p.add_argument("--out-tsv", help="table: #CHROM POS ID REF ALT llr llr_fwd llr_rc status (NA where not scored)")
+    p.add_argument("--out-vcf", help="the input VCF with INFO/HYENADNA_LLR added (.vcf, or .vcf.gz: bgzipped and "
+                                     "tabix-indexed)")
+    p.add_argument("--embedding-distance", action="store_true",
+                   help="also the cosine distance of mean-pooled REF and ALT embeddings (TSV column "
+                        "embedding_distance, INFO/HYENADNA_EMBDIST)")
+    p.set_defaults(func=cmd_score_variants)
+
+    p = sub.add_parser("ism", help="in-silico mutagenesis: LLR of every substitution over a region",
+                       description=ISM_DESCRIPTION, formatter_class=fmt)
+    _add_scoring_args(p)
+    p.add_argument("--region", "-r", required=True, help="chrom:start-end, 1-based inclusive, e.g. chr1:1001-1100")
+    p.add_argument("--out-tsv", help="one row per substitution (score-variants columns)")
+    p.add_argument("--out-npz", help="arrays: positions, ref, bases, llr/llr_fwd/llr_rc [L, 4]")
+    p.add_argument("--plot", help="PNG: logo of -mean LLR per position over a heatmap of all substitutions")
+    p.set_defaults(func=cmd_ism)

@@ -1,0 +1,84 @@
+"""Variant scoring in several processes: CPU workers, or one process per GPU.
+
+The records (already resolved to FASTA contigs) are cut into tasks of whole genome
+regions, a few per process so that fast processes take more; each process holds its
+own copy of the model and its own FASTA handle. Results come back keyed by record
+index, so the merged rows are in input order whatever finished first. Processes are
+spawned (not forked): forking a process that has run torch threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import Genome
+from ..model import HyenaConfig, HyenaDNA
+from .variants import AlleleScore, Variant, group_by_region, score_regions
+
+TASKS_PER_PROCESS = 4
+_worker: dict = {}  # per process: model, genome and scoring options, set by _init
+
+
+def _init(config: dict, state: dict, dtype: torch.dtype, fasta: str, options: dict, devices: list[str],
+          threads: int) -> None:
+    worker = multiprocessing.current_process()._identity[0]  # 1, 2, ... in the order the pool starts them
+    device = devices[(worker - 1) % len(devices)]
+    torch.set_num_threads(threads)
+    model = HyenaDNA(HyenaConfig.from_dict(config))
+    model.load_state_dict(state)
+    _worker.update(model=model.eval().to(device, dtype), genome=Genome(fasta), options=options)
+
+
+def _run(task: tuple[list[int], list[Variant], list[str]]) -> dict[int, list[AlleleScore]]:
+    indices, variants, names = task
+    rows = score_regions(_worker["model"], _worker["genome"], variants, range(len(variants)), dict(enumerate(names)),
+                         **_worker["options"])
+    return {indices[j]: r for j, r in rows.items()}
+
+
+def _tasks(variants: Sequence[Variant], indices: Sequence[int], contig: dict[int, str], window: int,
+           n_tasks: int) -> list[tuple[list[int], list[Variant], list[str]]]:
+    """Whole regions packed in order into about ``n_tasks`` tasks of similar record counts."""
+    target = max(1, -(-len(indices) // n_tasks))
+    tasks: list[list[int]] = [[]]
+    for _, _, _, group in group_by_region(variants, indices, contig, window):
+        if len(tasks[-1]) >= target:
+            tasks.append([])
+        tasks[-1].extend(group)
+    return [(t, [variants[i] for i in t], [contig[i] for i in t]) for t in tasks if t]
+
+
+def score_sharded(model: HyenaDNA, fasta: str | os.PathLike, variants: Sequence[Variant], indices: Sequence[int],
+                  contig: dict[int, str], window: int, *, batch_size: int, embedding_distance: bool, workers: int,
+                  devices: Sequence[str] | None, bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
+    """Like :func:`~.variants.score_regions`, over ``max(workers, len(devices))`` processes.
+
+    Process ``k`` runs on ``devices[k % len(devices)]`` (default: the model's device);
+    CPU processes share the parent's torch threads between them.
+    """
+    devices = list(devices or [str(next(model.parameters()).device)])
+    n_proc = max(workers, len(devices))
+    threads = max(1, torch.get_num_threads() // n_proc)
+    ctx = torch.multiprocessing.get_context("spawn")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    options = {"window": window, "batch_size": batch_size, "embedding_distance": embedding_distance}
+    init = (model.config.to_dict(), state, next(model.parameters()).dtype, str(fasta), options, devices, threads)
+    out: dict[int, list[AlleleScore]] = {}
+    pool = ctx.Pool(n_proc, initializer=_init, initargs=init)
+    try:
+        for result in pool.imap_unordered(_run, _tasks(variants, indices, contig, window, n_proc * TASKS_PER_PROCESS)):
+            out.update(result)
+            if bar is not None:
+                bar.update(sum(len(rows) for rows in result.values()))
+        pool.close()  # a clean exit: terminating spawned workers leaks their semaphores
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return out
