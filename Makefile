@@ -50,8 +50,9 @@ $(STAMP): requirements.txt requirements-kipoi.txt pyproject.toml Makefile
 	$(PIP) install $(TORCH_SPEC) -r requirements.txt
 	$(PIP) install --no-deps -r requirements-kipoi.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
-# >>> kipoi-setup: the Kipoi model-group setup step goes here (added later) <<<
 	$(BIN)/python -c "import kipoi, snakemake, torch, triton, pybedtools"
+	# Register the HyenaDNA Kipoi model group as the local source `hyenadna` (idempotent).
+	$(BIN)/hyenadna kipoi-setup
 	touch $@
 
 test: install

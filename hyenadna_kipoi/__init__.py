@@ -21,3 +21,16 @@ __all__ = [
     "InputError", "convert", "count_parameters", "decode", "decode_batch", "encode", "encode_batch", "load_model",
     "save_model",
 ]
+
+
+def __getattr__(name: str):
+    """Import the ``kipoi`` subpackage on first attribute access.
+
+    Kipoi resolves ``defined_as: hyenadna_kipoi.kipoi.model.HyenaDNAModel`` by importing
+    ``hyenadna_kipoi`` and walking attributes; it never imports submodules itself.
+    """
+    if name == "kipoi":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.kipoi")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

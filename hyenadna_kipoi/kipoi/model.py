@@ -1,0 +1,85 @@
+"""``HyenaDNAModel``: the Kipoi model class of every ``HyenaDNA/...`` model and every export.
+
+One class, three tasks (the ``task`` argument in model.yaml):
+
+``intervals``       inputs ``seq`` [B, L] token ids -> ``embedding`` [B, d], ``loglik`` [B]
+``variant-effect``  inputs ``{ref, alt}`` [B, W] each -> ``llr``, ``llr_fwd``, ``llr_rc`` [B]
+``classifier``      inputs ``seq`` [B, L] -> one probability [B] per class label
+
+The arithmetic is in :mod:`hyenadna_kipoi.kipoi.predict` (the project's own scoring code);
+this class only loads the weights and dispatches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from kipoi.model import BaseModel
+
+from ..errors import ConfigError, InputError
+from .compat import restore_numpy_aliases
+from .heads import HEAD_JSON, HEAD_WEIGHTS, load_head
+from .predict import classifier_outputs, interval_outputs, variant_outputs
+from .weights import resolve_model
+
+restore_numpy_aliases()
+
+TASKS = ("intervals", "variant-effect", "classifier")
+
+
+def pick_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``$HYENADNA_DEVICE`` overrides ``auto``."""
+    name = os.environ.get("HYENADNA_DEVICE", name) if name == "auto" else name
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class HyenaDNAModel(BaseModel):
+    """A HyenaDNA model for Kipoi.
+
+    Arguments (model.yaml ``args``): ``weights`` (a preset's hub URL, another URL, or a path
+    relative to the model yaml: a model directory in any layout or a weights file; see
+    :mod:`.weights`), ``preset`` (shapes of a weights file without config.json beside it; the
+    preset's own weights when ``weights`` is empty),
+    ``md5`` (checked when not empty), ``task`` (see the module docstring), ``device``
+    (``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...), ``batch_size`` (sequences per forward pass).
+    """
+
+    def __init__(self, weights: str = "", preset: str = "", md5: str = "", task: str = "intervals",
+                 device: str = "auto", batch_size: int = 8):
+        if task not in TASKS:
+            raise ConfigError(f"unknown task {task!r} in the Kipoi model arguments; choose one of {', '.join(TASKS)}")
+        self.task = task
+        self.batch_size = int(batch_size)
+        self.device = pick_device(device)
+        # kipoi builds the model inside the folder of its model.yaml: relative paths start there
+        companions = (HEAD_JSON, HEAD_WEIGHTS) if task == "classifier" else ()
+        self.net, self.weights_path = resolve_model(weights, preset, md5, base=Path.cwd(), device=self.device,
+                                                    companions=companions)
+        self.head = None
+        if task == "classifier":
+            if not self.weights_path.is_dir():
+                raise ConfigError(f"{self.weights_path}: a classifier needs its model directory (with head.json)")
+            self.head = load_head(self.weights_path, self.net.config.d_model).to(self.device)
+
+    def predict_on_batch(self, x: Any) -> dict[str, Any]:
+        """``x``: token ids ``[B, L]``, or ``{"ref": [B, W], "alt": [B, W]}`` for ``variant-effect``.
+
+        Returns ``{"embedding": [B, d], "loglik": [B]}``, ``{"llr", "llr_fwd", "llr_rc"}`` ([B] each,
+        NaN for unscored alleles) or one ``[B]`` probability per class label.
+        """
+        if self.task == "variant-effect":
+            if not isinstance(x, dict) or not {"ref", "alt"} <= set(x):
+                raise InputError("the variant-effect model takes inputs {'ref', 'alt'} (use the VariantDataset "
+                                 "dataloader)")
+            return variant_outputs(self.net, x["ref"], x["alt"], batch_size=self.batch_size)
+        if isinstance(x, dict):
+            raise InputError(f"the {self.task} model takes one array of token ids (use the IntervalDataset dataloader), "
+                             f"got inputs {sorted(x)}")
+        if self.task == "classifier":
+            return classifier_outputs(self.net, self.head, x, batch_size=self.batch_size)
+        return interval_outputs(self.net, x, batch_size=self.batch_size)

@@ -1,0 +1,82 @@
+"""What the Kipoi models return, computed with the project's own scoring functions.
+
+Inputs are token ids as the dataloaders produce them (``A=7 C=8 G=9 T=10 N=11``, left-padded
+with ``[PAD]=4``). Each row's padding is dropped and rows run in groups of equal length, so
+a value never depends on the batch it came in, and equals what ``hyenadna embed``,
+``hyenadna loglik`` and ``hyenadna score-variants`` give for the same sequence.
+Nothing here imports kipoi.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..model import HyenaDNA
+from ..score import embed_sequences, sequence_loglik, window_llrs
+from ..score.batching import run_by_length
+from ..tokenizer import PAD, decode_batch
+from .heads import ClassifierHead
+
+INTERVAL_OUTPUTS = ("embedding", "loglik")
+VARIANT_OUTPUTS = ("llr", "llr_fwd", "llr_rc")
+
+
+def unpad(ids: np.ndarray) -> list[str]:
+    """DNA strings of left-padded token ids ``[B, L]`` (special tokens dropped)."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise InputError(f"expected token ids of shape [batch, length], got {ids.shape}")
+    return decode_batch(ids)
+
+
+def _nonempty(seqs: Sequence[str]) -> Sequence[str]:
+    for i, s in enumerate(seqs):
+        if not s:
+            raise InputError(f"row {i} of the batch holds no bases (only padding)")
+    return seqs
+
+
+def interval_outputs(model: HyenaDNA, ids: np.ndarray, *, batch_size: int = 8) -> dict[str, np.ndarray]:
+    """``embedding`` [B, d] float32 (mean over positions) and ``loglik`` [B] float64 (nats).
+
+    The same calls as ``hyenadna embed --pooling mean`` and ``hyenadna loglik`` (no window).
+    """
+    seqs = _nonempty(unpad(ids))
+    emb = embed_sequences(model, seqs, pooling="mean", batch_size=batch_size, progress=False)
+    ll = sequence_loglik(model, seqs, batch_size=batch_size, progress=False)
+    return {"embedding": np.asarray(emb, dtype=np.float32), "loglik": np.array([s.loglik for s in ll], np.float64)}
+
+
+def variant_outputs(model: HyenaDNA, ref: np.ndarray, alt: np.ndarray, *, batch_size: int = 8) -> dict[str, np.ndarray]:
+    """``llr``, ``llr_fwd``, ``llr_rc`` [B] float64 of REF/ALT windows ``[B, W]``.
+
+    Rows whose REF window is all ``[PAD]`` are alleles the dataloader could not score
+    (unknown contig, REF mismatch, symbolic ALT): their values are NaN.
+    """
+    ref, alt = np.asarray(ref), np.asarray(alt)
+    if ref.shape != alt.shape or ref.ndim != 2:
+        raise InputError(f"REF and ALT windows must both be [batch, window], got {ref.shape} and {alt.shape}")
+    scored = ~(ref == PAD).all(axis=1)
+    out = {name: np.full(len(ref), np.nan) for name in VARIANT_OUTPUTS}
+    if scored.any():
+        refs, alts = unpad(ref[scored]), unpad(alt[scored])
+        scores = window_llrs(model, refs, alts, batch_size=batch_size)
+        for name in VARIANT_OUTPUTS:
+            out[name][scored] = getattr(scores, name)
+    return out
+
+
+def classifier_outputs(model: HyenaDNA, head: ClassifierHead, ids: np.ndarray, *,
+                       batch_size: int = 8) -> dict[str, np.ndarray]:
+    """Class probabilities, one ``[B]`` float32 array per class, named by :attr:`ClassifierHead.columns`."""
+    seqs = _nonempty(unpad(ids))
+
+    def run(m: HyenaDNA, batch: torch.Tensor) -> list[np.ndarray]:
+        return list(head.probabilities(m.embed(batch)).cpu().numpy())
+
+    probs = np.stack(run_by_length(model, seqs, run, batch_size=batch_size, progress=False, desc="classify"))
+    return {label: probs[:, j].astype(np.float32) for j, label in enumerate(head.columns)}
