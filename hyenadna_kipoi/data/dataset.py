@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..tokenizer import PAD, encode, reverse_complement
-from .genome import Genome, Interval
+from .genome import Genome, Interval, LazyGenome
 
 N_ID = 11  # token id of N (tokenizer.N); targets that are not A/C/G/T become PAD
 
@@ -57,18 +57,14 @@ class WindowDataset(Dataset):
         self.fasta = str(fasta)
         self.windows = list(windows)
         self.seed, self.augment, self.shift, self.rc = seed, augment, shift, rc
-        self._genome: Genome | None = None
-        self._pid: int | None = None
+        self._genome = LazyGenome(self.fasta)
 
     def __len__(self) -> int:
         return len(self.windows)
 
     @property
     def genome(self) -> Genome:
-        # one file handle per process: handles shared across fork() would interleave their seeks
-        if self._genome is None or self._pid != os.getpid():
-            self._genome, self._pid = Genome(self.fasta), os.getpid()
-        return self._genome
+        return self._genome.get()
 
     def sequence(self, key: Key) -> str:
         """The bases of example ``key`` (after augmentation)."""
@@ -89,9 +85,6 @@ class WindowDataset(Dataset):
             key = Key(int(key), 0, len(self.windows[int(key)]))
         iv = self.windows[key.index]
         return next_token_pair(encode(self.sequence(key), name=f"{iv.chrom}:{iv.start + 1}-{iv.end}"))
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_genome": None, "_pid": None}
 
 
 @dataclass

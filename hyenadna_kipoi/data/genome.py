@@ -11,7 +11,7 @@ import gzip
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pyfaidx
@@ -270,3 +270,24 @@ def check_intervals(intervals: list[Interval], genome: Genome, source: str | os.
         else:
             good.append(Interval(name, iv.start, iv.end, iv.name, iv.strand, iv.line))
     return good, problems
+
+
+class LazyGenome:
+    """A :class:`Genome` opened on first use in each process.
+
+    File handles shared across ``fork()`` (DataLoader workers) would interleave their
+    seeks, so each process opens its own; pickling drops the handle.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).resolve()
+        self._genome: Genome | None = None
+        self._pid = -1
+
+    def get(self) -> Genome:
+        if self._genome is None or self._pid != os.getpid():
+            self._genome, self._pid = Genome(self.path), os.getpid()
+        return self._genome
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_genome": None, "_pid": -1}

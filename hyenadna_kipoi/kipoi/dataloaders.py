@@ -11,7 +11,6 @@ as well as the models' ``default_dataloader``. The samples themselves are built 
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -19,7 +18,7 @@ from kipoi.data import Dataset
 from kipoi.metadata import GenomicRanges
 from kipoi.specs import DataLoaderDescription
 
-from ..data import Genome, read_bed
+from ..data.genome import LazyGenome, read_bed
 from ..errors import ConfigError, InputError
 from . import DATALOADER_DIR
 from .compat import restore_numpy_aliases
@@ -50,23 +49,6 @@ def described_by(yaml_name: str) -> Callable[[D], D]:
         return cls._add_description_factory(descr)
 
     return attach
-
-
-class LazyGenome:
-    """A :class:`Genome` opened on first use in each process (file handles do not survive a fork)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path).resolve()
-        self._genome: Genome | None = None
-        self._pid = -1
-
-    def get(self) -> Genome:
-        if self._genome is None or self._pid != os.getpid():
-            self._genome, self._pid = Genome(self.path), os.getpid()
-        return self._genome
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_genome": None, "_pid": -1}
 
 
 @described_by("intervals.yaml")
