@@ -33,13 +33,13 @@ import torch
 
 from hyenadna_kipoi import HyenaConfig, HyenaDNA
 from hyenadna_kipoi.data import Genome
-from hyenadna_kipoi.score import Variant, score_variants, variant_windows
+from hyenadna_kipoi.score import Variant, auto_batch_size, score_variants, variant_windows
 from hyenadna_kipoi.tokenizer import encode, reverse_complement
 
-# name: (n_layer, d_model, l_max, W, fast variants, naive variants, batch size)
+# name: (n_layer, d_model, l_max, W, fast variants, naive variants)
 CASES = {
-    "1k": (2, 128, 1026, 1024, 512, 48, 32),
-    "32k": (4, 256, 32770, 32768, 12, 4, 4),
+    "1k": (2, 128, 1026, 1024, 256, 48),
+    "32k": (4, 256, 32770, 32768, 12, 4),
 }
 CONTIG_LENGTH = 400_000
 ROUNDS = 2
@@ -106,12 +106,14 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_case(name: str, genome_path: Path, device: str, workers: int, scale: int) -> list[str]:
-    n_layer, d_model, l_max, window, n_fast, n_naive, batch = CASES[name]
+def run_case(name: str, genome_path: Path, device: str, workers: int, scale: int,
+             batch_size: int | None) -> list[str]:
+    n_layer, d_model, l_max, window, n_fast, n_naive = CASES[name]
     n_fast, n_naive = n_fast * scale, n_naive * scale
     torch.manual_seed(0)
     model = HyenaDNA(HyenaConfig(d_model=d_model, n_layer=n_layer, max_seq_len=l_max)).to(device).eval()
     genome = Genome(genome_path)
+    batch = batch_size or auto_batch_size(model, window)
     naive_set = make_variants(genome, n_naive, window, seed=2)
     variants = naive_set + make_variants(genome, n_fast - n_naive, window)  # the naive set's scores are compared
     warm_up = make_variants(genome, batch, window, seed=3)  # a full batch: kernels compiled, spectra cached
@@ -158,10 +160,12 @@ def main() -> None:
     parser.add_argument("--windows", default="1k,32k", help="which cases: 1k, 32k (default: both)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=1, help="also time score_variants sharded over N processes")
+    parser.add_argument("--batch-size", type=int, help="windows per forward (default: auto_batch_size)")
     parser.add_argument("--scale", type=int, default=1, help="score this many times more variants (e.g. 8 on a GPU)")
     parser.add_argument("--out", help="also write the table (markdown) here")
     args = parser.parse_args()
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    where = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+             else platform.processor() or platform.machine())
     header = [f"Variant scoring on {args.device} ({where}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads). "
               "Rate = ALT alleles scored per second (each: REF and ALT windows, both strands). "
@@ -173,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         genome = write_genome(Path(tmp))
         for name in args.windows.split(","):
-            lines += run_case(name, genome, args.device, args.workers, args.scale)
+            lines += run_case(name, genome, args.device, args.workers, args.scale, args.batch_size)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text("\n".join(lines) + "\n")

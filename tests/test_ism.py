@@ -8,9 +8,10 @@ import pytest
 
 from conftest import DATA
 from hyenadna_kipoi import InputError
+from hyenadna_kipoi.cli import main as cli
 from hyenadna_kipoi.score import (Variant, in_silico_mutagenesis, parse_region, plot_ism, score_variants,
                                   write_ism_npz, write_ism_tsv)
-from test_variants import cli, fasta, genome_text, model, plain_model, rule_llr  # noqa: F401 (fixtures)
+from test_variants import fasta, genome_text, model, plain_model, rule_llr  # noqa: F401 (fixtures)
 
 W = 64
 
@@ -74,4 +75,4 @@ def test_cli_ism(fasta, tmp_path, capsys):
     assert "scored 30 substitutions at 10 positions of 1:2001-2010 (W=64)" in out
     assert (tmp_path / "ism.png").exists() and np.load(tmp_path / "ism.npz")["llr"].shape == (10, 4)
     assert cli(["ism", "-m", model_dir, "-f", str(fasta), "-r", "1:2001-2010", "-q"]) == 2
-    assert "give at least one of --out-tsv, --out-npz, --plot" in capsys.readouterr().out
+    assert "give at least one of --out-tsv, --out-npz, --plot" in capsys.readouterr().err

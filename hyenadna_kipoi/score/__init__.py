@@ -9,6 +9,7 @@ from .variants import (
     VcfScores,
     WindowScores,
     allele_statuses,
+    auto_batch_size,
     default_window,
     score_variants,
     score_vcf,
@@ -20,7 +21,7 @@ from .vcf_io import Variant, read_vcf, write_annotated_vcf
 
 __all__ = [
     "STATUSES", "AlleleScore", "IsmResult", "SequenceLikelihood", "Variant", "VcfScores", "WindowScores",
-    "allele_statuses", "default_window", "embed_sequences", "in_silico_mutagenesis", "parse_region", "plot_ism", "read_vcf",
-    "score_variants", "score_vcf", "sequence_loglik", "status_counts", "variant_windows", "window_llrs",
-    "write_annotated_vcf", "write_ism_npz", "write_ism_tsv",
+    "allele_statuses", "auto_batch_size", "default_window", "embed_sequences", "in_silico_mutagenesis",
+    "parse_region", "plot_ism", "read_vcf", "score_variants", "score_vcf", "sequence_loglik", "status_counts",
+    "variant_windows", "window_llrs", "write_annotated_vcf", "write_ism_npz", "write_ism_tsv",
 ]

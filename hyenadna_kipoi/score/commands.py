@@ -41,9 +41,12 @@ def _add_scoring_args(p: argparse.ArgumentParser) -> None:
     from ..cli import _add_model_args
 
     _add_model_args(p)
-    device = next(a for a in p._actions if a.dest == "device")
-    device.help = ("cpu, cuda, cuda:1, or several, e.g. cuda:0,cuda:1 (one process each) (default: cuda when "
-                   "present, else cpu)")
+    actions = {a.dest: a for a in p._actions}
+    actions["device"].help = ("cpu, cuda, cuda:1, or several, e.g. cuda:0,cuda:1 (one process each) (default: cuda "
+                              "when present, else cpu)")
+    actions["batch_size"].help = ("windows per forward pass (default: 4,096 tokens' worth on a CPU, e.g. 4 windows "
+                                  "of 1,024; 262,144 on a GPU)")
+    p.set_defaults(batch_size=None)
     p.add_argument("--fasta", "-f", required=True, help="reference FASTA (plain or bgzip; a .fai is made beside it)")
     p.add_argument("--window", "-w", type=int,
                    help="window length W in bases (default: the model's l_max - 2, at most 32,768)")
@@ -58,7 +61,7 @@ def _load_for(args: argparse.Namespace):
     devices = _devices(args.device)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     return load_model(args.model, device=devices[0], progress=not args.quiet), devices
 

@@ -66,7 +66,7 @@ def parse_region(region: str) -> tuple[str, int, int]:
 
 
 def in_silico_mutagenesis(model: HyenaDNA, genome: Genome | str | os.PathLike, region: str, *,
-                          window: int | None = None, batch_size: int = 8, workers: int = 1,
+                          window: int | None = None, batch_size: int | None = None, workers: int = 1,
                           devices: list[str] | None = None, progress: bool = True) -> IsmResult:
     """Score all 3 substitutions at each position of ``region`` (``chrom:start-end``, 1-based inclusive).
 

@@ -54,7 +54,8 @@ def _tasks(variants: Sequence[Variant], indices: Sequence[int], contig: dict[int
 
 
 def score_sharded(model: HyenaDNA, fasta: str | os.PathLike, variants: Sequence[Variant], indices: Sequence[int],
-                  contig: dict[int, str], window: int, *, batch_size: int, embedding_distance: bool, workers: int,
+                  contig: dict[int, str], window: int, *, batch_size: int | None, embedding_distance: bool,
+                  workers: int,
                   devices: Sequence[str] | None, bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
     """Like :func:`~.variants.score_regions`, over ``max(workers, len(devices))`` processes.
 

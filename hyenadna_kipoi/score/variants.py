@@ -52,6 +52,10 @@ MAX_DEFAULT_WINDOW = 32_768
 TSV_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "llr", "llr_fwd", "llr_rc", "status")
 EMBEDDING_COLUMN = "embedding_distance"
 REGION_SPAN = 1 << 20  # records whose windows start within ~1 Mb share one FASTA read
+# Tokens per forward pass when no batch size is given. On a CPU one 1k window already keeps the
+# cores busy, and batches past a few thousand tokens only spill the caches (2-4 windows of 1k
+# were fastest here); a GPU needs far more work per call to be busy.
+BATCH_TOKENS = {"cpu": 1 << 12, "cuda": 1 << 18}
 
 
 @dataclass(slots=True)
@@ -104,6 +108,12 @@ def check_window(model: HyenaDNA, window: int | None) -> int:
     return window
 
 
+def auto_batch_size(model: HyenaDNA, window: int) -> int:
+    """Windows per forward pass for the model's device: :data:`BATCH_TOKENS` // ``window``, at least 1."""
+    device = next(model.parameters()).device.type
+    return max(1, BATCH_TOKENS.get(device, BATCH_TOKENS["cpu"]) // window)
+
+
 def _alt_genome_end(pos0: int, ref: str, alt: str, window: int) -> int:
     """End (exclusive, 0-based) of the genome bases that follow REF in the ALT window; pos0 + len(REF) if none."""
     return pos0 + len(ref) + max(0, window - window // 2 - len(alt))
@@ -127,12 +137,13 @@ def variant_windows(genome: Genome, chrom: str, pos: int, ref: str, alt: str, wi
 
 
 def window_llrs(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequence[str], *,
-                batch_size: int = 8, embedding_distance: bool = False,
+                batch_size: int | None = None, embedding_distance: bool = False,
                 names: Sequence[str] | None = None) -> WindowScores:
     """LLR of each (REF window, ALT window) pair, on both strands; see the module docstring.
 
     A window that occurs several times (a REF shared by ALT alleles) is computed once.
-    ``names`` label the pairs in error messages.
+    ``batch_size``: windows per forward pass (default: :func:`auto_batch_size`). ``names``
+    label the pairs in error messages.
     """
     unique: dict[str, int] = {}
     labels: list[str] = []
@@ -142,6 +153,7 @@ def window_llrs(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequen
                 unique[seq] = len(unique)
                 labels.append(f"the {kind} window of {names[i] if names else f'pair #{i + 1}'}")
     seqs = list(unique)
+    batch_size = batch_size or auto_batch_size(model, max(map(len, seqs), default=1))
     both = seqs + [reverse_complement(s) for s in seqs]
     both_labels = labels + [f"{n} (reverse complement)" for n in labels]
     loglik = np.array([s.loglik for s in sequence_loglik(model, both, names=both_labels, batch_size=batch_size,
@@ -269,7 +281,8 @@ def _check_and_queue(v: Variant, seq: str, offset: int, contig_length: int, wind
 
 
 def score_regions(model: HyenaDNA, genome: Genome, variants: Sequence[Variant], indices: Sequence[int],
-                  contig: dict[int, str], window: int, *, batch_size: int = 8, embedding_distance: bool = False,
+                  contig: dict[int, str], window: int, *, batch_size: int | None = None,
+                  embedding_distance: bool = False,
                   bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
     """Rows of the records ``indices`` (all on contigs of ``genome``; ``contig[i]`` its FASTA name).
 
@@ -278,6 +291,7 @@ def score_regions(model: HyenaDNA, genome: Genome, variants: Sequence[Variant], 
     ``4 * batch_size`` allele pairs.
     """
     lengths = genome.contigs
+    batch_size = batch_size or auto_batch_size(model, window)  # here, so each shard uses its own device's
     flush_at = max(4 * batch_size, 32)
     out: dict[int, list[AlleleScore]] = {}
     pending = _Pending()
@@ -321,13 +335,14 @@ def opened_genome(genome: Genome | str | os.PathLike) -> Iterator[Genome]:
 
 
 def score_variants(model: HyenaDNA, genome: Genome | str | os.PathLike, variants: Sequence[Variant], *,
-                   window: int | None = None, batch_size: int = 8, embedding_distance: bool = False,
+                   window: int | None = None, batch_size: int | None = None, embedding_distance: bool = False,
                    workers: int = 1, devices: Sequence[str] | None = None,
                    progress: bool = True) -> list[AlleleScore]:
     """Score every ALT allele of ``variants``: one :class:`AlleleScore` per (record, ALT), in input order.
 
     ``genome``: a :class:`~hyenadna_kipoi.data.Genome` or a FASTA path. ``window``
-    defaults to :func:`default_window`. ``workers`` > 1 or several ``devices``
+    defaults to :func:`default_window`, ``batch_size`` (windows per forward pass) to
+    :func:`auto_batch_size`. ``workers`` > 1 or several ``devices``
     (e.g. ``["cuda:0", "cuda:1"]``) shard the regions over processes; the rows are the
     same, in the same order. Raises :class:`InputError` when no contig is in the FASTA.
     """
@@ -337,8 +352,8 @@ def score_variants(model: HyenaDNA, genome: Genome | str | os.PathLike, variants
                                progress)
 
 
-def _score_variants(model: HyenaDNA, genome: Genome, variants: Sequence[Variant], window: int, batch_size: int,
-                    embedding_distance: bool, workers: int, devices: Sequence[str] | None,
+def _score_variants(model: HyenaDNA, genome: Genome, variants: Sequence[Variant], window: int,
+                    batch_size: int | None, embedding_distance: bool, workers: int, devices: Sequence[str] | None,
                     progress: bool) -> list[AlleleScore]:
     contig = _resolve_contigs(genome, variants)
     known = [i for i in range(len(variants)) if i in contig]
@@ -391,7 +406,7 @@ class VcfScores:
 
 def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.PathLike, *,
               out_tsv: str | os.PathLike | None = None, out_vcf: str | os.PathLike | None = None,
-              window: int | None = None, batch_size: int = 8, embedding_distance: bool = False,
+              window: int | None = None, batch_size: int | None = None, embedding_distance: bool = False,
               workers: int = 1, devices: Sequence[str] | None = None, model_name: str = "",
               progress: bool = True) -> VcfScores:
     """Score a VCF/VCF.gz/BCF and write the TSV and/or annotated VCF (atomically, once all is scored).
