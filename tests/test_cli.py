@@ -135,3 +135,16 @@ def test_console_script_prints_message_not_traceback(tmp_path):
     assert result.returncode == 2
     assert "no such model directory or preset" in result.stderr and "Traceback" not in result.stderr
     assert subprocess.run([str(exe), "--help"], capture_output=True, text=True).stdout.count("embed") >= 1
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from hyenadna_kipoi.io import atomic_open
+
+    with atomic_open(tmp_path / "out.txt") as handle:
+        handle.write("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~mask

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from ..checkpoints import load_model, save_model
 from ..data import Genome, Interval, read_bed
 from ..download import file_digest
 from ..errors import InputError
+from ..io import atomic_dir
 from ..model import HyenaDNA
 from ..score import default_window
 from . import DATALOADER_DIR, EXAMPLE_DIR
@@ -177,12 +177,7 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike, *, name: str 
     name = name or out.name
     cfg = net.config
     doc = f"{name}: HyenaDNA model ({cfg.n_layer} layers x {cfg.d_model}) exported by hyenadna-kipoi from {model}."
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary folder
-    try:
+    with atomic_dir(out) as tmp:
         save_model(net, tmp / "model", "own")
         if head is not None:
             save_head(head, tmp / "model")
@@ -195,8 +190,4 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike, *, name: str 
         variant = VARIANT_README.format(path=out) if head is None else ""
         (tmp / "README.md").write_text(README.format(name=name, path=out, variant=variant))
         _clear_target(out, force)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Export(out, task, md5, models)

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import torch
 
 from ..checkpoints import save_model
 from ..errors import CheckpointError
-from ..io import atomic_path
+from ..io import atomic_dir
 from ..model import HyenaDNA
 
 STATE_FILE = "trainer_state.pt"
@@ -56,20 +55,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_model_dir(model: HyenaDNA, target: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (own layout) and, when given, ``extra`` as ``trainer_state.pt`` into ``target`` atomically."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_dir(target) as tmp:  # replaces the same step written again by a resumed run
         save_model(model, tmp)
         if extra is not None:
-            with atomic_path(tmp / STATE_FILE) as path:
-                torch.save(extra, path)
-        if target.exists():  # the same step written again (a resumed run passing it once more)
-            shutil.rmtree(target)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            torch.save(extra, tmp / STATE_FILE)
     return target
 
 
