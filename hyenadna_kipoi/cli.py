@@ -26,11 +26,9 @@ HYENADNA_OFFLINE=1 to forbid downloads.
 
 
 def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
+    from .device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(name)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 from .checkpoints import load_model, save_model
 from .data import read_fasta
+from .device import resolve_device
 from .errors import ConfigError
 from .io import atomic_open, atomic_path
 from .score import embed_sequences, sequence_loglik
@@ -77,11 +78,7 @@ def run_demo(config_path: str | os.PathLike, out: str | os.PathLike, *, progress
     demo = _read_config(config_path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    device = demo.get("device", "cpu")
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(demo.get("device", "cpu"))
     batch_size = int(demo.get("batch_size", 16))
     t0 = time.perf_counter()
 

@@ -148,3 +148,13 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_auto_device_honours_hyenadna_device(monkeypatch):
+    from hyenadna_kipoi.device import resolve_device
+
+    monkeypatch.setenv("HYENADNA_DEVICE", "cpu")
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cuda:1") == "cuda:1"  # an explicit choice wins
+    monkeypatch.delenv("HYENADNA_DEVICE")
+    assert resolve_device("auto") == ("cuda" if __import__("torch").cuda.is_available() else "cpu")

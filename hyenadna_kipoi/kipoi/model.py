@@ -12,17 +12,16 @@ this class only loads the weights and dispatches.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from kipoi.model import BaseModel
 
 from ..errors import ConfigError, InputError
 from .compat import restore_numpy_aliases
 from .heads import HEAD_JSON, HEAD_WEIGHTS, load_head
 from .predict import classifier_outputs, interval_outputs, variant_outputs
+from ..device import resolve_device
 from .weights import resolve_model
 
 restore_numpy_aliases()
@@ -31,11 +30,8 @@ TASKS = ("intervals", "variant-effect", "classifier")
 
 
 def pick_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``$HYENADNA_DEVICE`` overrides ``auto``."""
-    name = os.environ.get("HYENADNA_DEVICE", name) if name == "auto" else name
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    """``auto`` -> ``$HYENADNA_DEVICE``, else ``cuda`` when available, else ``cpu``."""
+    return resolve_device(name)
 
 
 class HyenaDNAModel(BaseModel):
