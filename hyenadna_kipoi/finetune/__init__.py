@@ -1,0 +1,1 @@
+"""Fine-tuning: task inputs, heads and recipe, soft prompts, in-context learning, evaluation."""
