@@ -2,6 +2,8 @@
 
 The schema is ``workflow/schemas/pretrain.schema.yaml``. Unknown keys are errors that
 name the key and list the allowed ones; missing keys get the schema's defaults.
+:func:`read_yaml` and :func:`check_config` are the schema-agnostic machinery that the
+fine-tuning config (``finetune/config.py``, ``finetune.schema.yaml``) reuses.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import yaml
 
 from ..errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "pretrain.schema.yaml"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+SCHEMA_PATH = SCHEMA_DIR / "pretrain.schema.yaml"
 
 # PyYAML (YAML 1.1) reads 6e-4 as a string; accept the exponent forms people write
 _FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$|^[-+]?\.\d+$")
@@ -46,10 +49,12 @@ def _with_defaults(cls):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def load_schema() -> dict[str, Any]:
-    if not SCHEMA_PATH.exists():
-        raise ConfigError(f"the pretraining config schema is missing: {SCHEMA_PATH}")
-    with open(SCHEMA_PATH) as handle:
+def load_schema(name: str = "pretrain") -> dict[str, Any]:
+    """The schema ``workflow/schemas/{name}.schema.yaml`` as a dict."""
+    path = SCHEMA_DIR / f"{name}.schema.yaml"
+    if not path.exists():
+        raise ConfigError(f"the {name} config schema is missing: {path}")
+    with open(path) as handle:
         return yaml.safe_load(handle)
 
 
@@ -67,7 +72,8 @@ def _message(error: jsonschema.ValidationError, schema: dict[str, Any], source: 
     path = [p for p in error.absolute_path]
     where = ".".join(str(p) for p in path) or "(top level)"
     if error.validator == "additionalProperties":
-        allowed = sorted(_schema_at(schema, path).get("properties", {}))
+        # error.schema is the (sub)schema that rejected the key, also inside if/then branches
+        allowed = sorted(error.schema.get("properties") or _schema_at(schema, path).get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         keys = ", ".join(".".join(str(p) for p in [*path, k]) for k in unknown)
         return (f"{source}: unknown config key {keys}; allowed keys{' under ' + where if path else ''}: "
@@ -77,15 +83,25 @@ def _message(error: jsonschema.ValidationError, schema: dict[str, Any], source: 
     return f"{source}: config key {where}: {error.message}"
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """A validated copy of ``raw`` with every default filled in; :class:`ConfigError` otherwise."""
+def check_config(raw: dict[str, Any], source: str, schema_name: str, what: str) -> dict[str, Any]:
+    """A copy of ``raw`` validated against the schema ``schema_name`` with its defaults filled in.
+
+    ``what`` names the kind of config in the error for a non-mapping (e.g. "pretraining").
+    Every problem becomes one line of the :class:`ConfigError`, naming ``source`` and the key.
+    """
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: a pretraining config must be a mapping of keys, got {type(raw).__name__}")
-    schema = load_schema()
+        raise ConfigError(f"{source}: a {what} config must be a mapping of keys, got {type(raw).__name__}")
+    schema = load_schema(schema_name)
     config = copy.deepcopy(raw)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise ConfigError("\n".join(dict.fromkeys(_message(e, schema, source) for e in errors)))
+    return config
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A validated copy of ``raw`` with every default filled in; :class:`ConfigError` otherwise."""
+    config = check_config(raw, source, "pretrain", "pretraining")
     iv = config["intervals"]
     if (iv["chroms"] is None) == (iv["regions"] is None):
         raise ConfigError(f"{source}: config key intervals: give exactly one of intervals.chroms "
@@ -109,8 +125,8 @@ def _derive(config: dict[str, Any], source: str) -> None:
                           f"train.seq_len ({train['seq_len']}); windows must hold a whole training sequence")
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read, validate and complete a pretraining config YAML."""
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A config file's YAML (floats like ``6e-4`` read as numbers); an empty file is ``{}``."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
@@ -119,7 +135,12 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
             raw = yaml.load(handle, Loader=_Loader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validate_config(raw or {}, str(path))
+    return raw or {}
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read, validate and complete a pretraining config YAML."""
+    return validate_config(read_yaml(path), str(path))
 
 
 def dump_config(config: dict[str, Any]) -> str:
