@@ -130,16 +130,16 @@ def _mixer_inputs(block: Block, residual: Tensor, x0: Tensor, z: Tensor, blocks,
 
 
 @torch.inference_mode()
-def fast_backbone(backbone: Backbone, input_ids: Tensor, *, backend: str | None = None,
-                  rows: int | None = None) -> Tensor:
-    """Last hidden states like ``backbone(input_ids)``: [B, L] -> [B, L, d]. Inference only.
+def fast_backbone(backbone: Backbone, input_ids: Tensor, *, prefix: Tensor | None = None,
+                  backend: str | None = None, rows: int | None = None) -> Tensor:
+    """Last hidden states like ``backbone(input_ids, prefix)``: [B, L] -> [B, L, d] ([B, k + L, d]
+    with a prefix). Inference only.
 
     ``backend`` overrides the kernel choice (``auto``/``torch``/``triton``); ``rows``
     sets the row-block length (default: about 16 MiB of activations per block).
     """
-    B, L = input_ids.shape
-    d = backbone.ln_f.normalized_shape[0]
-    emb = backbone.embeddings.word_embeddings(input_ids)
+    emb = backbone.embed_inputs(input_ids, prefix)
+    B, L, d = emb.shape
     fp32_residual = backbone.layers[0].residual_in_fp32 if len(backbone.layers) else False
     residual = emb.float() if fp32_residual else emb
     act_dtype = emb.dtype

@@ -259,8 +259,19 @@ class Backbone(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_epsilon)
         self.gradient_checkpointing = False
 
-    def forward(self, input_ids: Tensor) -> Tensor:
-        hidden, residual = self.embeddings(input_ids), None
+    def embed_inputs(self, input_ids: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """Token embeddings [B, L, d]; with ``prefix`` ([k, d] or [B, k, d]) prepended: [B, k + L, d]."""
+        emb = self.embeddings(input_ids)
+        if prefix is None:
+            return emb
+        prefix = prefix.to(emb.dtype)
+        if prefix.dim() == 2:
+            prefix = prefix.unsqueeze(0).expand(emb.shape[0], -1, -1)
+        return torch.cat([prefix, emb], dim=1)
+
+    def forward(self, input_ids: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """Last hidden states: [B, L] -> [B, L, d], or [B, k + L, d] with a prefix (see ``embed_inputs``)."""
+        hidden, residual = self.embed_inputs(input_ids, prefix), None
         for layer in self.layers:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
@@ -294,30 +305,45 @@ class HyenaDNA(nn.Module):
         """Recompute each block in the backward pass instead of storing its activations."""
         self.backbone.gradient_checkpointing = enabled
 
-    def _check_ids(self, input_ids: Tensor) -> None:
+    def _check_ids(self, input_ids: Tensor, prefix: Tensor | None = None) -> None:
         if input_ids.dim() != 2:
             raise InputError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.l_max:
+        k = 0
+        if prefix is not None:
+            batch_ok = prefix.dim() == 2 or (prefix.dim() == 3 and prefix.shape[0] == input_ids.shape[0])
+            if not batch_ok or prefix.shape[-1] != self.config.d_model:
+                raise InputError(f"prefix must be [k, {self.config.d_model}] or [{input_ids.shape[0]}, k, "
+                                 f"{self.config.d_model}], got shape {tuple(prefix.shape)}")
+            k = prefix.shape[-2]
+        if k + input_ids.shape[1] > self.l_max:
+            what = f"{k + input_ids.shape[1]} positions ({k} prefix positions + {input_ids.shape[1]} tokens)" if k \
+                else f"{input_ids.shape[1]} tokens"
             raise InputError(
-                f"input of {input_ids.shape[1]} tokens is longer than this model's l_max of {self.l_max}; "
-                "use a model with a longer context or split the sequence"
+                f"input of {what} is longer than this model's l_max of {self.l_max}; "
+                f"use a model with a longer context or {'a shorter prefix' if k else 'split the sequence'}"
             )
         if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.padded_vocab_size):
             raise InputError(f"token ids must lie in 0..{self.config.padded_vocab_size - 1}")
 
-    def embed(self, input_ids: Tensor) -> Tensor:
-        """Last hidden states (after the final LayerNorm): [B, L] int -> [B, L, d]."""
-        self._check_ids(input_ids)
+    def embed(self, input_ids: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """Last hidden states (after the final LayerNorm): [B, L] int -> [B, L, d].
+
+        ``prefix`` (optional, [k, d] shared by the batch or [B, k, d]) is a run of input
+        embeddings placed before the tokens' embeddings (a soft prompt); the result then
+        covers every position, prefix included: [B, k + L, d], and k + L must fit l_max.
+        """
+        self._check_ids(input_ids, prefix)
         if self.fast_path and not self.training and not torch.is_grad_enabled():
             from . import fast_path  # imported late: it builds on this module
 
             if fast_path.supports(self.backbone):
-                return fast_path.fast_backbone(self.backbone, input_ids)
-        return self.backbone(input_ids)
+                return fast_path.fast_backbone(self.backbone, input_ids, prefix=prefix)
+        return self.backbone(input_ids, prefix)
 
-    def forward(self, input_ids: Tensor) -> Tensor:
-        """Next-token logits: [B, L] int -> [B, L, padded_vocab]; row t predicts token t+1."""
-        return self.lm_head(self.embed(input_ids))
+    def forward(self, input_ids: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """Next-token logits: [B, L] int -> [B, L, padded_vocab] ([B, k + L, ...] with a prefix, see
+        ``embed``); row t predicts token t+1."""
+        return self.lm_head(self.embed(input_ids, prefix))
 
     def log_likelihood(self, input_ids: Tensor) -> Tensor:
         """log p(x_t | x_<t) for t = 1..L-1, in nats: [B, L] -> [B, L-1] float32.
