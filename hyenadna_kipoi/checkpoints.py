@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from .download import download, offline
 from .errors import CheckpointError, ConfigError
+from .heads import has_head, load_head
 from .io import atomic_open, atomic_path
 from .model import HyenaConfig, HyenaDNA
 
@@ -334,6 +335,9 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     ``source``: a model directory, a weights file inside one, or a preset
     (``tiny-1k`` ... ``large-1m``, or its hub name), which is downloaded to the cache
     unless already there. ``device`` defaults to CPU, ``dtype`` to float32.
+
+    ``model.head`` is the fine-tuned task head (:class:`~hyenadna_kipoi.heads.Head`, float32)
+    when the directory holds ``head.json``, else None.
     """
     folder = Path(source)
     if folder.is_file():
@@ -354,7 +358,10 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     model = HyenaDNA(config)
     load_state_into(model, to_canonical(state, layout), path, folder / "config.json")
     model.eval()
-    return model.to(device=device or "cpu", dtype=dtype)
+    model = model.to(device=device or "cpu", dtype=dtype)
+    # a plain attribute, not a submodule: the state_dict keys stay those of the backbone + LM head
+    model.head = load_head(folder, config.d_model).to(device or "cpu") if has_head(folder) else None
+    return model
 
 
 # --------------------------------------------------------------------------- writing

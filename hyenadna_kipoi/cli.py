@@ -10,6 +10,8 @@ from typing import Sequence
 
 from . import __version__
 from .errors import HyenaDNAError, InputError
+from .finetune.commands import add_commands as add_finetune_commands
+from .finetune.icl_cli import add_commands as add_icl_commands
 from .kipoi.commands import add_commands as add_kipoi_commands
 from .score.commands import add_commands as add_score_commands
 from .train.commands import add_commands as add_train_commands
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_commands(sub)
     add_train_commands(sub)
     add_kipoi_commands(sub)
+    add_finetune_commands(sub)
+    add_icl_commands(sub)
 
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")
     p.add_argument("--config", default="config/config.yaml", help="demo config (default: config/config.yaml)")

@@ -38,7 +38,7 @@ from hyenadna_kipoi.kipoi import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR, ZOO_DIR
 from hyenadna_kipoi.kipoi.commands import add_commands
 from hyenadna_kipoi.kipoi.compat import restore_numpy_aliases
 from hyenadna_kipoi.kipoi.export import EXPECT, export_model
-from hyenadna_kipoi.kipoi.heads import ClassifierHead, load_head, save_head
+from hyenadna_kipoi.heads import Head, load_head, save_head
 from hyenadna_kipoi.kipoi.predict import classifier_outputs
 from hyenadna_kipoi.kipoi.render import group_rows, model_description
 from hyenadna_kipoi.kipoi.samples import stack_intervals
@@ -436,7 +436,7 @@ def test_fine_tuned_classifier_exports_with_named_class_probabilities(kipoi_env,
     src = tmp_path / "finetuned"
     save_model(load_model(FIXTURE), src)
     torch.manual_seed(2)
-    save_head(ClassifierHead(["enhancer", "promoter", "0"], "mean", torch.randn(3, 64), torch.randn(3)), src)
+    save_head(Head("classification", ["enhancer", "promoter", "0"], "mean", weight=torch.randn(3, 64), bias=torch.randn(3)), src)
     out = tmp_path / "classifier"
     done = export_model(src, out)
     assert done.task == "classifier" and done.models == [out]  # no variant-effect model for a classifier

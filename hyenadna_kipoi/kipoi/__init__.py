@@ -11,14 +11,14 @@ Modules (importing this package does not import kipoi; ``model`` and ``dataloade
 
 ``source``       register the packaged group in ``~/.kipoi/config.yaml`` (idempotent)
 ``weights``      resolve a model's ``weights``/``preset``/``md5`` arguments to a loaded model
-``heads``        classification heads of fine-tuned models (``head.json`` + ``head.safetensors``)
 ``samples``      the dataloaders' samples as plain functions (BED/VCF + FASTA -> token ids)
 ``predict``      the numbers a Kipoi model returns, computed with the project's scoring code
 ``model``        ``HyenaDNAModel(kipoi.model.BaseModel)``
 ``dataloaders``  ``IntervalDataset`` and ``VariantDataset`` (``kipoi.data.Dataset``)
 ``compat``       kipoi 0.8.6 on NumPy 2 (``np.string_``/``np.unicode_`` for its HDF5 writer)
 ``render``       the model template rendered for one row (group rows and exports share it)
-``export``       ``export_model``: a self-contained Kipoi model directory
+``export``       ``export_model``: a self-contained Kipoi model directory (fine-tuned models' heads:
+                 :mod:`hyenadna_kipoi.heads`)
 ``commands``     ``hyenadna kipoi-setup`` and ``hyenadna export-kipoi``
 """
 

@@ -39,7 +39,7 @@ from ..io import atomic_dir
 from ..model import HyenaDNA
 from ..score import default_window
 from . import DATALOADER_DIR, EXAMPLE_DIR
-from .heads import ClassifierHead, has_head, load_head, save_head
+from ..heads import Head, has_head, load_head, save_head
 from .predict import classifier_outputs, interval_outputs, variant_outputs
 from .render import render_model_yaml
 from .samples import allele_samples, allele_tokens, resize, stack_intervals
@@ -100,7 +100,7 @@ def _row(task: str, net: HyenaDNA, weights: str, md5: str, doc: str, expect_url:
             "test_expect": expect_url, "test_expect_md5": expect_md5, "dataloader": dataloader}
 
 
-def _write_main(tmp: Path, final: Path, net: HyenaDNA, head: ClassifierHead | None, md5: str, doc: str) -> str:
+def _write_main(tmp: Path, final: Path, net: HyenaDNA, head: Head | None, md5: str, doc: str) -> str:
     """DIR/model.yaml + dataloader.yaml + the interval (or classifier) test expectation; returns the task."""
     intervals = copy_example(tmp / "example", net.l_max)
     genome = Genome(tmp / "example" / "genome.fa")

@@ -4,7 +4,8 @@ One class, three tasks (the ``task`` argument in model.yaml):
 
 ``intervals``       inputs ``seq`` [B, L] token ids -> ``embedding`` [B, d], ``loglik`` [B]
 ``variant-effect``  inputs ``{ref, alt}`` [B, W] each -> ``llr``, ``llr_fwd``, ``llr_rc`` [B]
-``classifier``      inputs ``seq`` [B, L] -> one probability [B] per class label
+``classifier``      inputs ``seq`` [B, L] -> one output [B] per label of the fine-tuned head
+                    (class / target probabilities, or regression values)
 
 The arithmetic is in :mod:`hyenadna_kipoi.kipoi.predict` (the project's own scoring code);
 this class only loads the weights and dispatches.
@@ -19,7 +20,7 @@ from kipoi.model import BaseModel
 
 from ..errors import ConfigError, InputError
 from .compat import restore_numpy_aliases
-from .heads import HEAD_JSON, HEAD_WEIGHTS, load_head
+from ..heads import HEAD_JSON, HEAD_WEIGHTS, load_head
 from .predict import classifier_outputs, interval_outputs, variant_outputs
 from ..device import resolve_device
 from .weights import resolve_model

@@ -19,7 +19,7 @@ from ..model import HyenaDNA
 from ..score import embed_sequences, sequence_loglik, window_llrs
 from ..score.batching import run_by_length
 from ..tokenizer import PAD, decode_batch
-from .heads import ClassifierHead
+from ..heads import Head
 
 INTERVAL_OUTPUTS = ("embedding", "loglik")
 VARIANT_OUTPUTS = ("llr", "llr_fwd", "llr_rc")
@@ -70,13 +70,16 @@ def variant_outputs(model: HyenaDNA, ref: np.ndarray, alt: np.ndarray, *, batch_
     return out
 
 
-def classifier_outputs(model: HyenaDNA, head: ClassifierHead, ids: np.ndarray, *,
+def classifier_outputs(model: HyenaDNA, head: Head, ids: np.ndarray, *,
                        batch_size: int = 8) -> dict[str, np.ndarray]:
-    """Class probabilities, one ``[B]`` float32 array per class, named by :attr:`ClassifierHead.columns`."""
+    """The head's outputs, one ``[B]`` float32 array per label, named by :attr:`Head.columns`.
+
+    Class probabilities (classification), per-target probabilities (multilabel) or values (regression).
+    """
     seqs = _nonempty(unpad(ids))
 
     def run(m: HyenaDNA, batch: torch.Tensor) -> list[np.ndarray]:
-        return list(head.probabilities(m.embed(batch)).cpu().numpy())
+        return list(head.predict(m, batch).cpu().numpy())
 
     probs = np.stack(run_by_length(model, seqs, run, batch_size=batch_size, progress=False, desc="classify"))
     return {label: probs[:, j].astype(np.float32) for j, label in enumerate(head.columns)}

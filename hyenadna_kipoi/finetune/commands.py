@@ -1,0 +1,81 @@
+"""``hyenadna finetune`` and ``hyenadna predict``: argument parsing and calls, nothing more.
+
+``add_commands(sub)`` registers both on the main parser's subparsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+FINETUNE_EPILOG = """\
+examples:
+  hyenadna finetune config/finetune-peaks.yaml
+  hyenadna finetune config/finetune-species.yaml --out results/species --device cuda
+  hyenadna finetune config/finetune-peaks.yaml --resume     # continue after a kill
+
+outputs (OUT = --out or out_dir): model/ (config.json, model.safetensors, head.json,
+head.safetensors), metrics.json, metrics.tsv, predictions.tsv, history.csv, confusion.png,
+roc.png, splits.tsv, checkpoints/. Config keys: workflow/schemas/finetune.schema.yaml and
+config/README.md.
+"""
+
+PREDICT_EPILOG = """\
+examples:
+  hyenadna predict results/finetune/peaks/model --fasta peaks.fa --out preds.tsv
+  hyenadna predict results/finetune/peaks/model --bed regions.bed --genome hg38.fa --out preds.tsv
+
+output columns: id, then p_<label> per class (classification) or target (multilabel), or
+pred_<target> (regression), then predicted (classification: the most probable class).
+"""
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .trainer import finetune
+
+    finetune(args.config, out=args.out, resume=args.resume, device=args.device, progress=not args.quiet)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from .predict import load_finetuned, predict_sequences, read_inputs, write_predictions
+
+    names, seqs = read_inputs(args.fasta, args.bed, args.genome)
+    model, head = load_finetuned(args.model, resolve_device(args.device), progress=not args.quiet)
+    outputs = predict_sequences(model, head, seqs, names, batch_size=args.batch_size, progress=not args.quiet)
+    write_predictions(args.out, names, head, outputs)
+    print(f"predicted {len(seqs)} sequence(s) ({head.task}, {len(head.labels)} label(s)) -> {args.out}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``finetune`` and ``predict`` on the ``hyenadna`` subparsers."""
+    p = sub.add_parser("finetune", help="fine-tune a model on a classification/multilabel/regression task (resumable)",
+                       description="Fine-tune HyenaDNA on the task of CONFIG: AdamW, warmup + cosine, gradient "
+                                   "clipping, accumulation, reverse-complement augmentation, early stopping on the "
+                                   "validation metric; the best model is evaluated on the test split next to a "
+                                   "k-mer logistic-regression baseline.",
+                       epilog=FINETUNE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="fine-tuning config YAML (e.g. config/finetune-peaks.yaml)")
+    p.add_argument("--out", "-o", help="output folder (default: out_dir of the config)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in OUT/checkpoints (starts fresh when there is none)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's device, auto)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-evaluation lines")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("predict", help="predict with a fine-tuned model (FASTA records or BED intervals)",
+                       description="Outputs of a fine-tuned model's head (class probabilities, per-target "
+                                   "probabilities or regression values) for each input sequence. MODEL is the "
+                                   "model/ folder of a fine-tuning run (it holds head.json).",
+                       epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="fine-tuned model folder (with head.json)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fasta", "-f", help="FASTA of the sequences to predict")
+    source.add_argument("--bed", help="BED intervals (minus strand reverse-complemented); needs --genome")
+    p.add_argument("--genome", "-g", help="reference FASTA of the --bed intervals")
+    p.add_argument("--out", "-o", required=True, help="output TSV")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default: 8)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_predict)
