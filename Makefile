@@ -2,7 +2,7 @@
 #
 #   make install      create .venv and install everything (fast no-op when nothing changed)
 #   make test         run the whole pytest suite in .venv
-#   make demo         run the workflow on the embedded demo config (results/demo)
+#   make demo         run the workflow on the embedded demo config (results/, results/report.html)
 #   make bench        run benchmarks/run_all.py (if present)
 #   make clean        remove build outputs, caches and results (keeps .venv)
 #   make distclean    clean + remove .venv
@@ -30,9 +30,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install bedtools test demo bench clean distclean
+.PHONY: install bedtools slurm-packages test demo bench clean distclean
 
-install: bedtools $(STAMP)
+install: bedtools slurm-packages $(STAMP)
 
 # The bedtools binary (used by pybedtools). Checked on every `make install` (costs
 # milliseconds); apt-get runs only when it is missing.
@@ -43,12 +43,29 @@ bedtools:
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends bedtools; }
 
+# Debian's SLURM + munge, for the test that runs jobs through `--profile slurm` on a one-node SLURM.
+# Optional: installed only when apt-get exists and they are missing; never fails the install.
+slurm-packages:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
+	    && command -v sbatch >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: no apt-get; SLURM test packages (slurmctld slurmd slurm-client munge) not installed, the SLURM test will skip"; \
+	else \
+	  echo "installing slurmctld slurmd slurm-client munge with apt-get (for the SLURM test)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends \
+	      slurmctld slurmd slurm-client munge; } \
+	    || echo "note: apt-get could not install the SLURM packages (no root, no network?); the SLURM test will skip"; \
+	fi
+
 # Everything pip installs. Re-runs only when one of the prerequisites changes.
-$(STAMP): requirements.txt requirements-kipoi.txt pyproject.toml Makefile
+$(STAMP): requirements.txt requirements-kipoi.txt requirements-slurm.txt pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH_SPEC) -r requirements.txt
 	$(PIP) install --no-deps -r requirements-kipoi.txt
+	$(PIP) install --no-deps -r requirements-slurm.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import kipoi, snakemake, torch, triton, pybedtools"
 	# Register the HyenaDNA Kipoi model group as the local source `hyenadna` (idempotent).
@@ -58,9 +75,12 @@ $(STAMP): requirements.txt requirements-kipoi.txt pyproject.toml Makefile
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/.
+# The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/,
+# then the HTML report results/report.html.
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all all
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 all --report results/report.html
+	@echo "open results/report.html in a browser"
 
 bench: install
 	@if [ -f benchmarks/run_all.py ]; then \

@@ -1,22 +1,43 @@
-# hyenadna-kipoi workflow. `snakemake --cores all all` runs the embedded demo config.
-# Rules live in workflow/rules/*.smk; they call the `hyenadna` CLI and hold no logic.
-# Stages (download, intervals, pretrain, finetune, score, kipoi, report) are added
-# as they land; today the workflow runs the demo stage.
+# hyenadna-kipoi workflow: reference -> intervals -> pretrain -> fine-tune / ICL -> variant scores,
+# embeddings, Kipoi exports -> report. `snakemake --cores all all` runs the embedded demo config;
+# `snakemake --report results/report.html` then writes the HTML report. Rules live in
+# workflow/rules/*.smk and only call the `hyenadna` CLI; the checks and stage configs come from
+# hyenadna_kipoi.workflow_cli. Keys: config/README.md.
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from hyenadna_kipoi.errors import HyenaDNAError
+from hyenadna_kipoi import workflow_cli as W
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:  # --configfile replaces the embedded demo (not merged into it)
+    configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+CONFIG_SOURCE = workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml"
+try:
+    W.check_schema(config, "workflow/schemas/config.schema.yaml", str(CONFIG_SOURCE))
+    validate(config, "workflow/schemas/config.schema.yaml")  # fills in the defaults
+    MODELS = W.setup(config, str(CONFIG_SOURCE))["models"]
+except HyenaDNAError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
+
+report: "workflow/report/workflow.rst"
 
 
+include: "workflow/rules/common.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/kipoi.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/demo.smk"
 
 
 rule all:
     input:
-        rules.demo.output,
+        all_outputs(),

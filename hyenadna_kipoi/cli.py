@@ -15,6 +15,7 @@ from .finetune.icl_cli import add_commands as add_icl_commands
 from .kipoi.commands import add_commands as add_kipoi_commands
 from .score.commands import add_commands as add_score_commands
 from .train.commands import add_commands as add_train_commands
+from .workflow_cli import add_commands as add_workflow_commands
 
 DESCRIPTION = """\
 HyenaDNA long-range DNA language model: load released or own checkpoints,
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_kipoi_commands(sub)
     add_finetune_commands(sub)
     add_icl_commands(sub)
+    add_workflow_commands(sub)
 
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")
     p.add_argument("--config", default="config/config.yaml", help="demo config (default: config/config.yaml)")

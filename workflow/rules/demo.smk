@@ -1,17 +1,19 @@
-# The embedded demo: load the configured model, embed and score the bundled sequences.
+# `snakemake demo`: the bundled random parity model loaded, embedded and scored (hyenadna demo; not part of `all`).
 
+if "demo" in config:
 
-rule demo:
-    input:
-        config="config/config.yaml",
-        embed=list(config["demo"]["embed"].values()),
-        loglik=config["demo"]["loglik"]["fasta"],
-    output:
-        summary="results/demo/summary.md",
-        embeddings="results/demo/embeddings.npz",
-        plot="results/demo/embeddings_pca.png",
-        loglik="results/demo/loglik.tsv",
-    log:
-        "logs/demo.log",
-    shell:
-        "hyenadna demo --config {input.config} --out results/demo --quiet > {log} 2>&1"
+    rule demo:
+        input:
+            embed=list(config["demo"]["embed"].values()),
+            loglik=config["demo"]["loglik"]["fasta"],
+        output:
+            summary="results/demo/summary.md",
+            embeddings="results/demo/embeddings.npz",
+            plot="results/demo/embeddings_pca.png",
+            loglik="results/demo/loglik.tsv",
+        params:
+            config=workflow.overwrite_configfiles[0] if workflow.overwrite_configfiles else "config/config.yaml",
+        log:
+            "logs/demo.log",
+        shell:
+            logged("hyenadna demo --config {params.config} --out results/demo --quiet")

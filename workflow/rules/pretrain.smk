@@ -1,0 +1,67 @@
+# Pretraining: the stage config (from pretrain.config + the reference), windows per split, training.
+
+if PRETRAIN:
+    PRE = config["pretrain"]
+    GPUS, NODES = PRE["resources"]["gpu"], PRE["nodes"]
+
+    rule pretrain_config:
+        output:
+            "results/configs/pretrain.yaml",
+        params:
+            block=PRE["config"],
+            reference=RP,
+            checks={a: REF[a] for a in ("sha256", "md5")},
+        log:
+            "logs/configs/pretrain.log",
+        localrule: True
+        run:
+            path = W.write_stage_config("pretrain", params.block, output[0], config=config, out_dir="results/pretrain")
+            W.log_line(log[0], f"wrote {path}")
+
+    rule intervals:
+        input:
+            config="results/configs/pretrain.yaml",
+            fai=RP["fai"],
+            excluded=RP["excluded"],
+            regions=RP["regions"] if REF["regions"] else [],
+        output:
+            train="results/pretrain/intervals/train.bed",
+            valid="results/pretrain/intervals/valid.bed",
+            summary="results/pretrain/intervals/summary.tsv",
+        log:
+            "logs/pretrain/intervals.log",
+        shell:
+            logged("hyenadna intervals {input.config} --force --quiet")
+
+    if NODES > 1:
+        LAUNCH = (f"srun torchrun --nnodes {NODES} --nproc-per-node {GPUS} --rdzv-backend c10d "
+                  "--rdzv-endpoint $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1):29500 $(which hyenadna)")
+    elif GPUS > 1:
+        LAUNCH = f"torchrun --standalone --nproc-per-node {GPUS} $(which hyenadna)"
+    else:
+        LAUNCH = "hyenadna"
+
+    rule pretrain:
+        input:
+            config="results/configs/pretrain.yaml",
+            train="results/pretrain/intervals/train.bed",
+            valid="results/pretrain/intervals/valid.bed",
+        output:
+            model=directory("results/pretrain/model"),
+            summary="results/pretrain/summary.json",
+            eval="results/pretrain/eval.csv",
+            train="results/pretrain/train.csv",
+            markov="results/pretrain/markov.tsv",
+            loss=report("results/pretrain/loss.png", caption="../report/pretrain.rst", category="1. Pretraining"),
+        params:
+            launch=LAUNCH,
+        threads: PRE["resources"]["cpus"]
+        resources:
+            **res(PRE["resources"]),
+            nodes=NODES,
+            tasks=NODES,
+        log:
+            "logs/pretrain/pretrain.log",
+        shell:
+            # --resume continues after a kill or preemption; reset-run first drops checkpoints of other settings
+            logged("hyenadna workflow reset-run {input.config} && {params.launch} pretrain {input.config} --resume --quiet")

@@ -1,0 +1,18 @@
+# Report figures that combine several runs; `snakemake --report results/report.html` collects every report() output.
+
+
+rule plot_finetune:
+    input:
+        ft=expand("results/finetune/{name}/metrics.json", name=list(FINETUNE)),
+        icl=expand("results/icl/{name}/icl_metrics.json", name=list(ICL)),
+    output:
+        png=report("results/plots/finetune.png", caption="../report/finetune.rst", category="2. Fine-tuning summary"),
+        table=report("results/finetune/summary.tsv", caption="../report/finetune_table.rst",
+                     category="2. Fine-tuning summary"),
+    params:
+        pairs=" ".join([f"{n}=results/finetune/{n}/metrics.json" for n in FINETUNE]
+                       + [f"{n}=results/icl/{n}/icl_metrics.json" for n in ICL]),
+    log:
+        "logs/plots/finetune.log",
+    shell:
+        logged("hyenadna workflow plot-finetune --metrics {params.pairs} --out {output.png} --table {output.table}")
