@@ -92,10 +92,14 @@ def write_expect(path: Path, inputs: np.ndarray | dict[str, np.ndarray], preds: 
     return file_digest(path, "md5")
 
 
+TARGET_DOCS = {"classification": "probability of class", "multilabel": "probability of target",
+               "regression": "predicted value of"}
+
+
 def _row(task: str, net: HyenaDNA, weights: str, md5: str, doc: str, expect_url: str, expect_md5: str,
-         dataloader: str, labels: list[str] | None = None) -> dict[str, object]:
+         dataloader: str, labels: list[str] | None = None, target_doc: str = "") -> dict[str, object]:
     cfg = net.config
-    return {"task": task, "preset": "", "weights": weights, "md5": md5, "d_model": cfg.d_model,
+    return {"target_doc": target_doc, "task": task, "preset": "", "weights": weights, "md5": md5, "d_model": cfg.d_model,
             "l_max": cfg.max_seq_len, "window": default_window(net), "doc": doc, "labels": ";".join(labels or []),
             "test_expect": expect_url, "test_expect_md5": expect_md5, "dataloader": dataloader}
 
@@ -110,7 +114,7 @@ def _write_main(tmp: Path, final: Path, net: HyenaDNA, head: Head | None, md5: s
     preds = classifier_outputs(net, head, ids) if head is not None else interval_outputs(net, ids)
     expect_md5 = write_expect(tmp / EXPECT, ids, preds)
     row = _row(task, net, "model", md5, doc, (final / EXPECT).resolve().as_uri(), expect_md5, ".",
-               head.columns if head is not None else None)
+               head.columns if head is not None else None, TARGET_DOCS[head.task] if head is not None else "")
     (tmp / "model.yaml").write_text(render_model_yaml(row))
     text = (DATALOADER_DIR / "intervals.yaml").read_text()
     (tmp / "dataloader.yaml").write_text("# Written by `hyenadna export-kipoi` (from hyenadna_kipoi/zoo/HyenaDNA/"
