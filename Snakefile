@@ -1,14 +1,14 @@
 # hyenadna-kipoi workflow: reference -> intervals -> pretrain -> fine-tune / ICL -> variant scores,
 # embeddings, Kipoi exports -> report. `snakemake --cores all all` runs the embedded demo config;
 # `snakemake --report results/report.html` then writes the HTML report. Rules live in
-# workflow/rules/*.smk and only call the `hyenadna` CLI; the checks and stage configs come from
-# hyenadna_kipoi.workflow_cli. Keys: config/README.md.
+# workflow/rules/*.smk and only call the `hyenadna` CLI (stage configs: `hyenadna workflow stage-config`);
+# the config checks come from hyenadna_kipoi.workflow.config. Keys: config/README.md.
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from hyenadna_kipoi.errors import HyenaDNAError
-from hyenadna_kipoi import workflow_cli as W
+from hyenadna_kipoi.workflow import config as W
 
 min_version("9.0")
 

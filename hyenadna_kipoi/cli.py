@@ -15,7 +15,7 @@ from .finetune.icl_cli import add_commands as add_icl_commands
 from .kipoi.commands import add_commands as add_kipoi_commands
 from .score.commands import add_commands as add_score_commands
 from .train.commands import add_commands as add_train_commands
-from .workflow_cli import add_commands as add_workflow_commands
+from .workflow.commands import add_commands as add_workflow_commands
 
 DESCRIPTION = """\
 HyenaDNA long-range DNA language model: load released or own checkpoints,

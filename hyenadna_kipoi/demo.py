@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from .checkpoints import load_model, save_model
 from .data import read_fasta
 from .device import resolve_device
 from .errors import ConfigError
-from .io import atomic_open, atomic_path
+from .io import atomic_open
 from .score import embed_sequences, sequence_loglik
+from .score.embedding_map import plot_embedding_map
 from .score.outputs import write_embeddings, write_loglik
 
 
@@ -46,33 +46,6 @@ def _read_config(path: str | os.PathLike) -> dict[str, Any]:
     return demo
 
 
-def _pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First two principal components of the rows of x [N, d] and their explained-variance fractions."""
-    centred = x - x.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T, (s[:2] ** 2) / max((s**2).sum(), 1e-30)
-
-
-def _plot_embeddings(path: Path, coords: np.ndarray, labels: list[str], explained: np.ndarray) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
-    for label in sorted(set(labels)):
-        mask = np.array([lab == label for lab in labels])
-        ax.scatter(coords[mask, 0], coords[mask, 1], s=10, alpha=0.7, label=f"{label} (n={mask.sum()})")
-    ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
-    ax.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
-    ax.set_title("Mean-pooled HyenaDNA embeddings")
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
 def run_demo(config_path: str | os.PathLike, out: str | os.PathLike, *, progress: bool = True) -> Path:
     """Run the demo described by the ``demo`` block of ``config_path``; outputs go to ``out``."""
     demo = _read_config(config_path)
@@ -96,8 +69,7 @@ def run_demo(config_path: str | os.PathLike, out: str | os.PathLike, *, progress
             labels.append(label)
     emb = embed_sequences(model, seqs, names=names, batch_size=batch_size, progress=progress)
     write_embeddings(out / "embeddings.npz", names, emb)
-    coords, explained = _pca_2d(emb)
-    _plot_embeddings(out / "embeddings_pca.png", coords, labels, explained)
+    plot_embedding_map(emb, labels, out / "embeddings_pca.png")
     print(f"[demo] embedded {len(seqs)} sequences -> {out / 'embeddings.npz'}, {out / 'embeddings_pca.png'}")
 
     window = int(demo["loglik"].get("window", model.l_max))

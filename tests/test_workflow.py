@@ -378,7 +378,7 @@ def test_small_target_runs_through_the_slurm_profile(tmp_path, slurm_cluster):
 
 
 def test_relative_file_urls_resolve_against_the_working_directory(tmp_path, monkeypatch):
-    from hyenadna_kipoi.workflow_cli import resolve_url
+    from hyenadna_kipoi.workflow.reference import resolve_url
 
     monkeypatch.chdir(tmp_path)
     assert resolve_url("file:data/x.fa.gz") == (tmp_path / "data" / "x.fa.gz").as_uri()
@@ -388,7 +388,7 @@ def test_relative_file_urls_resolve_against_the_working_directory(tmp_path, monk
 
 def test_check_vcf_names_absent_contigs_and_allows_partial_overlap_on_request(tmp_path):
     from hyenadna_kipoi.errors import InputError
-    from hyenadna_kipoi.workflow_cli import check_vcf
+    from hyenadna_kipoi.workflow.checks import check_vcf
 
     fasta = tmp_path / "g.fa"
     fasta.write_text(">chr1\n" + "ACGT" * 50 + "\n")
@@ -399,13 +399,17 @@ def test_check_vcf_names_absent_contigs_and_allows_partial_overlap_on_request(tm
         check_vcf(vcf, fasta, key="variants.x.vcf")
     assert check_vcf(vcf, fasta, allow_missing=True) == {"1": 1, "chrUn": 2}  # `1` resolves to chr1
     only_absent = tmp_path / "w.vcf"
-    only_absent.write_text("#CHROM\tPOS\tID\tREF\tALT\nchrZ\t1\t.\tA\tC\n")
+    only_absent.write_text("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchrZ\t1\t.\tA\tC\t.\t.\t.\n")
     with pytest.raises(InputError, match="chrZ"):
         check_vcf(only_absent, fasta, allow_missing=True)
+    truncated = tmp_path / "t.vcf"  # read by score-variants' reader: a malformed record is named by its line
+    truncated.write_text("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr1\t1\t.\tA\n")
+    with pytest.raises(InputError, match=r"t.vcf, line 2: malformed VCF record"):
+        check_vcf(truncated, fasta)
 
 
 def test_finetune_table_reads_finetune_and_icl_metrics(tmp_path):
-    from hyenadna_kipoi.workflow_cli import finetune_table
+    from hyenadna_kipoi.workflow.plots import finetune_table
 
     ft = tmp_path / "metrics.json"
     ft.write_text(json.dumps({"kind": "classification", "model": {"test": {"accuracy": 0.7, "mcc": 0.4, "auroc": 0.8}},
@@ -417,3 +421,49 @@ def test_finetune_table_reads_finetune_and_icl_metrics(tmp_path):
     assert values[("peaks", "hyenadna", "mcc")] == 0.4 and values[("peaks", "kmer_baseline", "auroc")] == 0.7
     assert values[("peaks_icl", "icl_pretrained_4shot", "accuracy")] == 0.5
     assert len(rows) == 8
+
+
+def test_stage_config_step_writes_the_stage_config_from_json_settings(tmp_path, capsys):
+    from hyenadna_kipoi.cli import main
+
+    block = {"task": {"name": "t", "kind": "classification"}, "model": {"init": "pretrained", "pooling": "mean"}}
+    out = tmp_path / "configs" / "t.yaml"
+    assert main(["workflow", "stage-config", "finetune", "--settings", json.dumps(block), "--out", str(out),
+                 "--out-dir", "results/finetune/t"]) == 0
+    stage = yaml.safe_load(out.read_text())
+    assert stage == {"task": block["task"], "model": {"init": "results/pretrain/model", "pooling": "mean"},
+                     "out_dir": "results/finetune/t"}
+
+    reference = {"name": "g", "dir": "results/reference", "url": "file:g.fa.gz", "sha256": "ab" * 32, "md5": None,
+                 "regions": {"path": "data/r.bed", "url": None}}
+    main(["workflow", "stage-config", "pretrain", "--settings", json.dumps({"seed": 1, "intervals": {"window": 64}}),
+          "--reference", json.dumps(reference), "--out", str(out), "--out-dir", "results/pretrain"])
+    stage = yaml.safe_load(out.read_text())
+    assert stage["genome"] == {"fasta": "results/reference/g.fa.gz", "prepared": "results/reference/g.fa",
+                               "sha256": "ab" * 32}
+    assert stage["intervals"] == {"window": 64, "regions": {"path": "data/r.bed"}, "exclude_gaps": False,
+                                  "blacklist": "results/reference/g.excluded.bed", "out": "results/pretrain/intervals"}
+    assert main(["workflow", "stage-config", "icl", "--settings", "{task: 1}", "--out", str(out)]) != 0
+    assert "--settings: not valid JSON" in capsys.readouterr().err
+    assert main(["workflow", "stage-config", "pretrain", "--settings", "{}", "--out", str(out)]) != 0
+    assert "needs the workflow's reference block" in capsys.readouterr().err
+    assert yaml.safe_load(out.read_text())["out_dir"] == "results/pretrain"  # a failed step leaves the file as it was
+
+
+def test_embedding_map_projects_on_the_principal_axes_and_writes_a_png(tmp_path):
+    import numpy as np
+
+    from hyenadna_kipoi.score.embedding_map import pca_2d, plot_embedding_map
+
+    x = np.full((40, 5), 3.0)
+    x[:, 3] += np.tile([-20.0, -10.0, 10.0, 20.0], 10)  # variance 250, uncorrelated with axis 1 (variance 1)
+    x[:, 1] += np.tile([1.0, -1.0, -1.0, 1.0], 10)
+    coords, explained = pca_2d(x)
+    assert coords.shape == (40, 2) and np.allclose(explained, [250 / 251, 1 / 251])
+    assert np.allclose(np.abs(coords[:, 0]), np.abs(x[:, 3] - 3.0)) and np.allclose(np.abs(coords[:, 1]), 1.0)
+    out = tmp_path / "map.png"
+    labels = ["a"] * 20 + ["b"] * 20
+    assert np.allclose(plot_embedding_map(x.astype(np.float32), labels, out), explained)
+    assert out.read_bytes()[:8] == PNG
+    with pytest.raises(ValueError, match="3 labels for 40 embeddings"):
+        plot_embedding_map(x, ["a"] * 3, tmp_path / "bad.png")

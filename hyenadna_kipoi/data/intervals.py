@@ -96,8 +96,13 @@ def split_regions_from_bed(genome: Genome, path: str | os.PathLike, skip_invalid
     return regions
 
 
-def _exclusions(genome: Genome, contigs: set[str], exclude_gaps: bool, min_gap: int,
-                blacklist: str | os.PathLike | None, progress: bool) -> list[tuple[str, int, int]]:
+def find_exclusions(genome: Genome, contigs: set[str], *, exclude_gaps: bool = True, min_gap: int = 1,
+                    blacklist: str | os.PathLike | None = None, progress: bool = True) -> list[tuple[str, int, int]]:
+    """(chrom, start, end) rows, 0-based half-open, unsorted, possibly overlapping, to keep out of windows.
+
+    The assembly gaps (runs of ≥ ``min_gap`` non-ACGT bases) of ``contigs`` when ``exclude_gaps``,
+    plus the ``blacklist`` BED's entries (clipped to the contig; entries on contigs the genome lacks ignored).
+    """
     out: list[tuple[str, int, int]] = []
     if exclude_gaps:
         names = [c for c in genome.contigs if c in contigs]
@@ -110,7 +115,8 @@ def _exclusions(genome: Genome, contigs: set[str], exclude_gaps: bool, min_gap: 
     return out
 
 
-def _bedtool(rows: list[tuple[str, int, int]]) -> pybedtools.BedTool:
+def sorted_bedtool(rows: list[tuple[str, int, int]]) -> pybedtools.BedTool:
+    """A sorted BedTool of (chrom, start, end) rows (``.merge()`` it to join overlaps)."""
     return pybedtools.BedTool([(c, str(s), str(e)) for c, s, e in rows]).sort()
 
 
@@ -144,23 +150,24 @@ def make_windows(genome: Genome, window: int, *, stride: int | None = None,
         raise InputError(f"no regions for split(s) {', '.join(missing)} "
                          f"(have: {', '.join(sorted(k for k, v in per_split.items() if v)) or 'none'})")
     used = {iv.chrom for ivs in per_split.values() for iv in ivs}
-    excluded = _exclusions(genome, used, exclude_gaps, min_gap, blacklist, progress)
+    excluded = find_exclusions(genome, used, exclude_gaps=exclude_gaps, min_gap=min_gap,
+                               blacklist=blacklist, progress=progress)
     order = {name: i for i, name in enumerate(genome.contigs)}
     ranked = sorted(per_split, key=lambda s: (SPLIT_PRIORITY.index(s) if s in SPLIT_PRIORITY else len(SPLIT_PRIORITY), s))
     windows: dict[str, list[Interval]] = {}
     held_out: list[tuple[str, int, int]] = []
-    excluded_bt = _bedtool(excluded).merge() if excluded else None
+    excluded_bt = sorted_bedtool(excluded).merge() if excluded else None
     excluded_bases = sum(int(f.end) - int(f.start) for f in excluded_bt) if excluded_bt is not None else 0
     try:
         for split in ranked:
             rows = [(iv.chrom, iv.start, iv.end) for iv in per_split[split]]
             if not rows:
                 continue
-            allowed = _bedtool(rows).merge()
+            allowed = sorted_bedtool(rows).merge()
             if excluded_bt is not None:
                 allowed = allowed.subtract(excluded_bt)
             if held_out:
-                allowed = allowed.subtract(_bedtool(held_out).merge())
+                allowed = allowed.subtract(sorted_bedtool(held_out).merge())
             held_out.extend(rows)
             tiles = pybedtools.BedTool().window_maker(b=allowed, w=window, s=stride) if len(allowed) else []
             found = [Interval(f.chrom, int(f.start), int(f.end), split) for f in tiles if int(f.end) - int(f.start) == window]

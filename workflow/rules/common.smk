@@ -1,9 +1,10 @@
 # Helpers shared by the rules: logging, resources, model inputs, the list of final outputs.
 
+import json
 import shlex
 
 REF = config.get("reference")
-RP = W.reference_paths(config) if REF else {}
+RP = W.reference_paths(REF) if REF else {}
 PRETRAIN = config["pretrain"]["enabled"]
 FINETUNE = config["finetune"]
 ICL = config["icl"]
@@ -17,6 +18,11 @@ def logged(cmd):
     return f"({cmd}) > {{log}} 2>&1 || {{{{ tail -n 3 {{log}} >&2; exit 1; }}}}"
 
 
+def json_arg(value):
+    """A shell-quoted JSON argument; sort_keys keeps it (Snakemake's params rerun trigger) stable across runs."""
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
 def res(block):
     """Snakemake resources from a config resources block (SLURM: --gpus, --cpus-per-task, --mem, --time)."""
     return dict(gpu=block["gpu"], cpus_per_task=block["cpus"], mem_mb=block["mem_mb"], runtime=block["runtime"])
@@ -27,7 +33,7 @@ def model_input(ref):
     if ref is None:
         return []
     if ref == W.PRETRAINED:
-        return ["results/pretrain/model"]
+        return [W.model_path(ref)]
     return [ref] if os.path.exists(ref) else []
 
 

@@ -6,16 +6,15 @@ rule stage_config:
     output:
         "results/configs/{section}/{name}.yaml",
     params:
-        block=lambda wc: config[wc.section][wc.name],
+        settings=lambda wc: json_arg(config[wc.section][wc.name]),
     wildcard_constraints:
         section="finetune|icl",
     log:
         "logs/configs/{section}_{name}.log",
     localrule: True
-    run:
-        path = W.write_stage_config(wildcards.section, params.block, output[0],
-                                    out_dir=f"results/{wildcards.section}/{wildcards.name}")
-        W.log_line(log[0], f"wrote {path}")
+    shell:
+        logged("hyenadna workflow stage-config {wildcards.section} --settings {params.settings} --out {output} "
+               "--out-dir results/{wildcards.section}/{wildcards.name}")
 
 
 FT_RES = res(config["finetune_resources"])

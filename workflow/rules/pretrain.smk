@@ -8,15 +8,14 @@ if PRETRAIN:
         output:
             "results/configs/pretrain.yaml",
         params:
-            block=PRE["config"],
-            reference=RP,
-            checks={a: REF[a] for a in ("sha256", "md5")},
+            settings=json_arg(PRE["config"]),
+            reference=json_arg(REF),
         log:
             "logs/configs/pretrain.log",
         localrule: True
-        run:
-            path = W.write_stage_config("pretrain", params.block, output[0], config=config, out_dir="results/pretrain")
-            W.log_line(log[0], f"wrote {path}")
+        shell:
+            logged("hyenadna workflow stage-config pretrain --settings {params.settings} "
+                   "--reference {params.reference} --out {output} --out-dir results/pretrain")
 
     rule intervals:
         input:

@@ -1,0 +1,144 @@
+"""``hyenadna workflow STEP``: the Snakemake workflow's small steps.
+
+    stage-config KIND --settings JSON --out YAML [--out-dir DIR] [--reference JSON]
+                                                write one stage's config (pretrain, finetune, icl)
+    download URL OUT [--sha256 H] [--md5 H]     checksum-verified download (file:// for local data)
+    index FASTA --prepared FA                   decompress (plain gzip) and build the .fai index
+    gaps FASTA --out BED [--blacklist B]        assembly gaps (N runs) + blacklist, merged, as one BED
+    check-vcf VCF FASTA --key KEY               stop when the VCF's contigs are not in the genome
+    plot-vep --tsv NAME=TSV ... --out PNG       distribution of variant scores (llr) per VCF
+    plot-embeddings --npz LABEL=NPZ ... --out PNG   2-D PCA map of embeddings coloured by label
+    plot-finetune --metrics NAME=JSON ... --out PNG --table TSV   fine-tuned model vs k-mer baseline
+    reset-run CONFIG                            drop a pretraining run's checkpoints made with other settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import ConfigError, InputError
+
+STAGES = ("pretrain", "finetune", "icl")
+
+
+def _pairs(items: list[str], what: str) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"{what} {item!r}: expected NAME=PATH")
+        name, path = item.split("=", 1)
+        out.append((name, path))
+    return out
+
+
+def _json_mapping(text: str | None, option: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{option}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    progress = not getattr(args, "quiet", False)
+    if args.step == "stage-config":
+        from .config import write_stage_config
+
+        path = write_stage_config(args.kind, _json_mapping(args.settings, "--settings"), args.out,
+                                  reference=_json_mapping(args.reference, "--reference"), out_dir=args.out_dir)
+        print(f"wrote {path}")
+    elif args.step == "download":
+        from .reference import download_checked
+
+        path = download_checked(args.url, args.out, sha256=args.sha256, md5=args.md5, progress=progress)
+        print(f"{args.url} -> {path} (verified)")
+    elif args.step == "index":
+        from .reference import index_reference
+
+        path = index_reference(args.fasta, args.prepared, progress=progress)
+        print(f"{args.fasta} -> {path} (+ .fai)")
+    elif args.step == "gaps":
+        from .reference import write_gaps
+
+        n = write_gaps(args.fasta, args.out, blacklist=args.blacklist, min_gap=args.min_gap, progress=progress)
+        print(f"{n:,} excluded interval(s) (gaps{' + blacklist' if args.blacklist else ''}) -> {args.out}")
+    elif args.step == "check-vcf":
+        from .checks import check_vcf
+
+        counts = check_vcf(args.vcf, args.fasta, key=args.key, allow_missing=args.allow_missing)
+        print(f"{args.vcf}: {sum(counts.values()):,} record(s) on {len(counts)} contig(s), "
+              f"all checked against {args.fasta}")
+    elif args.step == "reset-run":
+        from .checks import reset_run
+
+        removed = reset_run(args.config)
+        print("checkpoints made with other settings removed" if removed else "nothing to reset")
+    elif args.step == "plot-vep":
+        from .plots import plot_vep
+
+        counts = plot_vep(_pairs(args.tsv, "--tsv"), args.out)
+        print(f"scored alleles {counts} -> {args.out}")
+    elif args.step == "plot-embeddings":
+        from .plots import plot_embeddings
+
+        n = plot_embeddings(_pairs(args.npz, "--npz"), args.out)
+        print(f"{n} embeddings -> {args.out}")
+    elif args.step == "plot-finetune":
+        from .plots import plot_finetune
+
+        n = plot_finetune(_pairs(args.metrics, "--metrics"), args.out, args.table)
+        print(f"{n} metric value(s) -> {args.out}, {args.table}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``hyenadna workflow STEP`` (the Snakemake workflow's small steps)."""
+    p = sub.add_parser("workflow", help="small steps of the Snakemake workflow (stage configs, download, gaps, "
+                       "checks, plots)", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
+    s = steps.add_parser("stage-config", help="write one stage's YAML config from its workflow-config settings")
+    s.add_argument("kind", choices=STAGES)
+    s.add_argument("--settings", required=True, metavar="JSON", help="the stage's block of the workflow config")
+    s.add_argument("--out", required=True, help="the YAML file to write")
+    s.add_argument("--out-dir", help="the stage run's output folder (its out_dir key)")
+    s.add_argument("--reference", metavar="JSON", help="the workflow config's reference block (pretrain only)")
+    s = steps.add_parser("download", help="checksum-verified download (https, ftp, file:// or relative file:)")
+    s.add_argument("url")
+    s.add_argument("out")
+    s.add_argument("--sha256")
+    s.add_argument("--md5")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s = steps.add_parser("index", help="decompress (plain gzip) and index a reference FASTA")
+    s.add_argument("fasta")
+    s.add_argument("--prepared", required=True, help="where a plain-gzip FASTA is decompressed to")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s = steps.add_parser("gaps", help="BED of assembly gaps (N runs) plus an optional blacklist, merged")
+    s.add_argument("fasta")
+    s.add_argument("--out", required=True)
+    s.add_argument("--blacklist")
+    s.add_argument("--min-gap", type=int, default=1)
+    s.add_argument("--quiet", "-q", action="store_true")
+    s = steps.add_parser("check-vcf", help="fail when VCF records lie on contigs absent from the genome")
+    s.add_argument("vcf")
+    s.add_argument("fasta")
+    s.add_argument("--key", default="VCF", help="config key to name in the error")
+    s.add_argument("--allow-missing", action="store_true", help="fail only when no contig matches")
+    s = steps.add_parser("plot-vep", help="histogram of variant scores per VCF")
+    s.add_argument("--tsv", nargs="+", required=True, metavar="NAME=TSV")
+    s.add_argument("--out", required=True)
+    s = steps.add_parser("plot-embeddings", help="PCA map of embeddings coloured by label")
+    s.add_argument("--npz", nargs="+", required=True, metavar="LABEL=NPZ")
+    s.add_argument("--out", required=True)
+    s = steps.add_parser("plot-finetune", help="fine-tuned model vs k-mer baseline per task (PNG + TSV)")
+    s.add_argument("--metrics", nargs="+", required=True, metavar="NAME=JSON")
+    s.add_argument("--out", required=True)
+    s.add_argument("--table", required=True)
+    s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
+    s.add_argument("config")
+    p.set_defaults(func=_cmd)
