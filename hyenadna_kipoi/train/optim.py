@@ -42,3 +42,25 @@ def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.AdamW:
     """AdamW from the ``optimizer`` config section (lr, betas, eps, weight_decay)."""
     groups = [{k: v for k, v in g.items() if k != "names"} for g in parameter_groups(model, cfg["weight_decay"])]
     return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                   params: list[torch.Tensor], clip: float | None,
+                   scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, float]:
+    """One update after the accumulated backward passes: unscale (fp16), clip the gradient
+    norm at ``clip`` (None/0: no clipping), step, zero the gradients, advance the schedule.
+
+    Returns the gradient norm before clipping and the learning rate the step used.
+    """
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    lr = optimizer.param_groups[0]["lr"]
+    scheduler.step()
+    return grad_norm, lr

@@ -40,7 +40,7 @@ from .config import dump_config, load_config, validate_config
 from .init import init_weights
 from .markov import MarkovBaselines, reverse_complement_codes, to_codes
 from .metrics import LN2, MetricsLog, plot_curves, read_csv, read_markov, standing, write_markov, write_report
-from .optim import build_optimizer
+from .optim import build_optimizer, optimizer_step
 from .prepare import prepare_genome_from_config, prepare_intervals, read_split
 from .schedules import Stage, build_stages, lr_multiplier, stage_at
 
@@ -353,18 +353,7 @@ def _run(config: dict[str, Any], ctx: D.DistContext, out: Path, *, resume: bool,
                     scaled = loss / stage.accumulation
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_sum += loss.detach()
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            clip = train_cfg["clip_grad_norm"]
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+            grad_norm, lr = optimizer_step(optimizer, scheduler, params, train_cfg["clip_grad_norm"], scaler)
             position.advance(len(train_set), stage.global_batch)
             step += 1
             tokens += stage.tokens_per_step
