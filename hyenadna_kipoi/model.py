@@ -351,7 +351,12 @@ class HyenaDNA(nn.Module):
         Softmax over the whole output row. Entries whose target x_t is [PAD] are 0,
         so a row's sum is the log-likelihood of its real tokens.
         """
-        logp = torch.log_softmax(self.forward(input_ids)[:, :-1].float(), dim=-1)
+        return self.log_likelihood_of_hidden(self.embed(input_ids), input_ids)
+
+    def log_likelihood_of_hidden(self, hidden: Tensor, input_ids: Tensor) -> Tensor:
+        """``log_likelihood`` from already computed last hidden states ``hidden`` [B, L, d] of
+        ``input_ids`` [B, L] (one forward pass for callers that also need the embeddings)."""
+        logp = torch.log_softmax(self.lm_head(hidden)[:, :-1].float(), dim=-1)
         target = input_ids[:, 1:]
         ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         return ll.masked_fill(target == PAD, 0.0)

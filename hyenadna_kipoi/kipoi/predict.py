@@ -16,7 +16,7 @@ import torch
 
 from ..errors import InputError
 from ..model import HyenaDNA
-from ..score import embed_sequences, sequence_loglik, window_llrs
+from ..score import window_llrs
 from ..score.batching import run_by_length
 from ..tokenizer import PAD, decode_batch
 from ..heads import Head
@@ -43,12 +43,18 @@ def _nonempty(seqs: Sequence[str]) -> Sequence[str]:
 def interval_outputs(model: HyenaDNA, ids: np.ndarray, *, batch_size: int = 8) -> dict[str, np.ndarray]:
     """``embedding`` [B, d] float32 (mean over positions) and ``loglik`` [B] float64 (nats).
 
-    The same calls as ``hyenadna embed --pooling mean`` and ``hyenadna loglik`` (no window).
+    The same numbers as ``hyenadna embed --pooling mean`` and ``hyenadna loglik`` (no window),
+    from one forward pass per batch.
     """
     seqs = _nonempty(unpad(ids))
-    emb = embed_sequences(model, seqs, pooling="mean", batch_size=batch_size, progress=False)
-    ll = sequence_loglik(model, seqs, batch_size=batch_size, progress=False)
-    return {"embedding": np.asarray(emb, dtype=np.float32), "loglik": np.array([s.loglik for s in ll], np.float64)}
+
+    def run(m: HyenaDNA, batch: torch.Tensor) -> list[tuple[np.ndarray, float]]:
+        hidden = m.embed(batch)
+        loglik = m.log_likelihood_of_hidden(hidden, batch).double().sum(dim=1).tolist()
+        return list(zip(hidden.float().mean(dim=1).cpu().numpy(), loglik))
+
+    rows = run_by_length(model, seqs, run, batch_size=batch_size, progress=False, desc="intervals")
+    return {"embedding": np.stack([e for e, _ in rows]).astype(np.float32), "loglik": np.array([ll for _, ll in rows], np.float64)}
 
 
 def variant_outputs(model: HyenaDNA, ref: np.ndarray, alt: np.ndarray, *, batch_size: int = 8) -> dict[str, np.ndarray]:
