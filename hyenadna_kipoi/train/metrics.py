@@ -181,7 +181,7 @@ def write_report(path: str | os.PathLike, *, summary: dict[str, Any], markov: di
         "",
         "## Validation",
         "",
-        f"| model | loss (nats/base) | perplexity | bits/base |",
+        "| model | loss (nats/base) | perplexity | bits/base |",
         "|---|---|---|---|",
         f"| HyenaDNA | {summary['val_loss']:.4f} | {summary['val_perplexity']:.4f} | {val:.4f} |",
     ]
