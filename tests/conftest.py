@@ -34,6 +34,15 @@ def fixture_model_dir() -> Path:
     return BUNDLED_FIXTURE / "original"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return "parity fixtures: " + ", ".join(str(p) for p in parity_fixture_dirs())
 

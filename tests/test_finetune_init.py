@@ -18,12 +18,7 @@ from hyenadna_kipoi.train.init import init_weights
 from test_finetune_train import binary_task, config, read_tsv
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_checkpoint_layout_and_a_preset_give_the_same_run(tmp_path):

@@ -29,13 +29,7 @@ from hyenadna_kipoi.train.init import init_weights
 TINY = {"d_model": 16, "n_layer": 1, "max_seq_len": 128, "filter_order": 16, "embed_dropout": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- synthetic data
