@@ -416,3 +416,29 @@ def test_export_kipoi_of_a_regression_head_has_one_output_per_target(tmp_path):
     export_model(folder, tmp_path / "kipoi")
     md = yaml.safe_load((tmp_path / "kipoi" / "model.yaml").read_text())
     assert list(md["schema"]["targets"]) == ["signal", "width"]
+
+
+def test_a_chromatin_profile_style_task_with_919_targets(tmp_path):
+    """DeepSEA-shaped input: a BED with a header naming 919 0/1 columns on a reference; the head has one
+    output per target and the metrics report every target that has both classes in the test split."""
+    rng = np.random.default_rng(11)
+    n_targets, rows, seqs = 919, [], {}
+    names = [f"cell{i // 3}_mark{i % 3}" for i in range(n_targets)]
+    for chrom in ("chr1", "chr2", "chr3"):
+        gcs = rng.uniform(0.2, 0.8, size=16)
+        seqs[chrom] = "".join(random_seq(rng, 40, gc) for gc in gcs)
+        for i, gc in enumerate(gcs):
+            labels = (rng.uniform(size=n_targets) < gc).astype(int)  # every target leans on GC content
+            rows.append("\t".join([chrom, str(i * 40), str((i + 1) * 40), *map(str, labels)]))
+    (tmp_path / "genome.fa").write_text("".join(f">{c}\n{s}\n" for c, s in seqs.items()))
+    (tmp_path / "profiles.bed").write_text("\t".join(["#chrom", "start", "end", *names]) + "\n" + "\n".join(rows) + "\n")
+    task = {"name": "profiles", "kind": "multilabel",
+            "input": {"format": "bed", "bed": str(tmp_path / "profiles.bed"), "fasta": str(tmp_path / "genome.fa"),
+                      "valid_chroms": ["chr2"], "test_chroms": ["chr3"]}}
+    metrics = finetune(config(tmp_path, task, train={"epochs": 2}), progress=False)
+    head = load_head(tmp_path / "out" / "model", TINY["d_model"])
+    assert head.task == "multilabel" and head.labels == names and tuple(head.weight.shape) == (n_targets, 16)
+    test = metrics["model"]["test"]
+    assert {"auroc", "auprc"} <= set(test) and f"auroc_{names[0]}" in test
+    header = (tmp_path / "out" / "predictions.tsv").read_text().split("\n", 1)[0].split("\t")
+    assert sum(col.startswith("p_") for col in header) == n_targets
