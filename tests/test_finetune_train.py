@@ -319,6 +319,15 @@ def test_predict_cli_on_fasta_and_on_bed_with_genome(trained, tmp_path, capsys):
     np.testing.assert_allclose([[float(r["p_gc"]), float(r["p_at"])] for r in rows], want, rtol=1e-4, atol=1e-5)
 
 
+def test_predict_names_the_file_and_record_of_an_empty_sequence(trained, tmp_path, capsys):
+    tmp, _, _ = trained
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(">ok\nACGTACGT\n>blank\n")
+    assert hyenadna(["predict", str(tmp / "out" / "model"), "--fasta", str(fasta), "--out", str(tmp_path / "p.tsv")]) == 2
+    assert f"{fasta}: record 'blank' has no sequence" in capsys.readouterr().err
+    assert not (tmp_path / "p.tsv").exists()
+
+
 def test_predict_refuses_a_model_without_a_head(tmp_path, capsys):
     folder = tiny_model_folder(tmp_path)
     write_fasta(tmp_path / "q.fa", ["ACGT"], "q")

@@ -79,6 +79,11 @@ def read_inputs(fasta: str | None, bed: str | None, genome: str | None) -> tuple
     """Names and sequences of FASTA records, or of BED intervals on a genome (minus strand reverse-complemented)."""
     if fasta is not None:
         records = list(read_fasta(fasta))
+        if not records:
+            raise InputError(f"{fasta}: no FASTA records")
+        empty = [n for n, s in records if not s]
+        if empty:
+            raise InputError(f"{fasta}: record {empty[0]!r} has no sequence ({len(empty)} empty record(s))")
         return [n for n, _ in records], [s.upper() for _, s in records]
     if bed is None or genome is None:
         raise InputError("give --fasta FILE, or --bed FILE with --genome FASTA")
