@@ -17,11 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
+from ..heads import LABEL_TOKENS  # class c is predicted as the next nucleotide "ACGT"[c]
 from ..model import HyenaDNA
-from ..tokenizer import A, C, G, PAD, T
+from ..tokenizer import PAD
 
 PROMPT_INITS = ("vocab", "normal")
-LABEL_TOKENS = (A, C, G, T)  # class c is predicted as the next nucleotide "ACGT"[c]
 
 
 def label_token_ids(n_classes: int) -> list[int]:
