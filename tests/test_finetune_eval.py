@@ -221,3 +221,13 @@ def test_config_bad_values(change, message):
         raw["task"] = {**MINIMAL["task"], **change["task"]}
     with pytest.raises(ConfigError, match=r"c\.yaml: " + message):
         validate_finetune_config(raw, "c.yaml")
+
+
+def test_metrics_are_written_as_strict_json():
+    import json
+
+    from hyenadna_kipoi.finetune.evaluate import json_safe
+
+    value = {"auroc": float("nan"), "per": [0.5, float("nan")], "n": {"test": 3}}
+    assert json_safe(value) == {"auroc": None, "per": [0.5, None], "n": {"test": 3}}
+    json.dumps(json_safe(value), allow_nan=False)  # raises on NaN

@@ -262,21 +262,22 @@ def test_bed_multilabel_with_header_split_by_chromosome(tmp_path, reference):
 def test_bed_single_label_recentred_and_regression(tmp_path, reference):
     fasta, contigs = reference
     bed = tmp_path / "c.bed"
-    bed.write_text("".join(f"chr{1 + i % 3}\t{100 + i}\t{140 + i}\t{'on' if i % 2 else 'off'}\n" for i in range(20)))
+    rows = [(f"chr{1 + i % 3}", 10 + 20 * (i // 3), 50 + 20 * (i // 3), "on" if i % 2 else "off") for i in range(20)]
+    bed.write_text("".join("\t".join(map(str, r)) + "\n" for r in rows))  # recentred to 20 bp: adjacent, disjoint
     task = load_task(config({"format": "bed", "bed": str(bed), "fasta": str(fasta), "length": 20}, test_fraction=0.2),
                      seed=0)
     assert task.labels == ["off", "on"] and task.max_length == 20
     assert sum(len(s) for s in task.splits.values()) == 20
-    i = task.splits["train"].ids.index("chr1:110-130")  # row 0: centre 120
-    assert task.splits["train"].sequences[i] == contigs["chr1"][110:130]
+    split = next(sp for sp in task.splits.values() if "chr1:20-40" in sp.ids)  # row 0: centre 30
+    assert split.sequences[split.ids.index("chr1:20-40")] == contigs["chr1"][20:40]
     reg = tmp_path / "r.bed"
-    reg.write_text("".join(f"chr1\t{10 * i}\t{10 * i + 30}\t{i / 2}\t{-i}\n" for i in range(10)))
+    reg.write_text("".join(f"chr1\t{30 * i}\t{30 * i + 30}\t{i / 2}\t{-i}\n" for i in range(10)))
     task = load_task(config({"format": "bed", "bed": str(reg), "fasta": str(fasta), "label_columns": ["x", "y"]},
                             kind="regression", valid_fraction=0.2, test_fraction=0.2), seed=1)
     split = task.splits["train"]
     assert task.labels == ["x", "y"] and len(split) == 6
     for id_, t in zip(split.ids, split.targets):
-        i = int(id_.split(":")[1].split("-")[0]) // 10
+        i = int(id_.split(":")[1].split("-")[0]) // 30
         assert t.tolist() == [i / 2, -i]
 
 
@@ -364,3 +365,46 @@ def test_config_derived_checks():
         validate_finetune_config({**base, "model": {"init": "tiny-1k", "architecture": {"d_model": 8}}}, "t.yaml")
     with pytest.raises(ConfigError, match=r"early_stopping\.metric: 'mcc' is not a multilabel metric"):
         validate_finetune_config({**base, "train": {"early_stopping": {"metric": "mcc"}}}, "t.yaml")
+
+
+def test_carved_bed_splits_share_no_bases(tmp_path, capsys):
+    """DeepSEA-style 20-bp bins widened to 60 bp overlap their neighbours: valid/test are carved as
+    contiguous blocks, and the training windows at block edges that share bases with them are dropped."""
+    rng = np.random.default_rng(4)
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text("".join(f">{c}\n{rand_seqs(rng, 1, 10_000)[0]}\n" for c in ("chr1", "chr2")))
+    bed = tmp_path / "bins.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{s + 20}\t{(s // 20) % 2}\n" for c in ("chr1", "chr2") for s in range(40, 9940, 20)))
+    task = load_task(config({"format": "bed", "bed": str(bed), "fasta": str(fasta), "length": 60},
+                            valid_fraction=0.1, test_fraction=0.1), seed=0)
+    n = sum(len(sp) for sp in task.splits.values())
+    assert 0.9 * 990 < n < 990 and 0.08 * n < len(task.splits["test"]) < 0.12 * n  # only block edges dropped
+    spans = {name: [(i.split(":")[0], *map(int, i.split(":")[1].split("-"))) for i in split.ids]
+             for name, split in task.splits.items()}
+    assert spans["test"] and spans["valid"] and spans["train"]
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        assert not [(x, y) for x in spans[a] for y in spans[b] if x[0] == y[0] and x[1] < y[2] and y[1] < x[2]], (a, b)
+    assert "overlapping a" in capsys.readouterr().err
+    check_no_overlap(task, coordinates=True)
+
+
+def test_bad_characters_and_labels_are_found_when_reading(tmp_path):
+    fa = tmp_path / "a.fa"
+    fa.write_text(">ok\nACGTACGT\n>dash\nACGT-ACGT\n")
+    write_fasta(tmp_path / "b.fa", ["ACGTACGTAA"] * 3, "b")
+    with pytest.raises(InputError, match=r"a\.fa.*unknown character '-' at position 5"):
+        load_task(config({"format": "fasta_per_class", "train": {"a": str(fa), "b": str(tmp_path / "b.fa")}}), seed=0)
+    csv = tmp_path / "nt.csv"
+    csv.write_text("\ufeffsequence,label\nACGTACGT,0\nACGTACGA,\n")  # a spreadsheet's byte-order mark
+    with pytest.raises(InputError, match=r"nt\.csv, line 3: class label '' is empty"):
+        load_task(config({"format": "nucleotide_transformer", "train": str(csv)}), seed=0)
+
+
+def test_nucleotide_transformer_csv_with_sequences_longer_than_csvs_default_field_limit(tmp_path):
+    rng = np.random.default_rng(3)
+    seqs = rand_seqs(rng, 6, 140_000)
+    csv = tmp_path / "long.csv"
+    csv.write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(seqs)))
+    task = load_task(config({"format": "nucleotide_transformer", "train": str(csv)}, valid_fraction=0.0,
+                            test_fraction=0.0), seed=0)
+    assert task.max_length == 140_000

@@ -19,7 +19,7 @@ import csv
 import math
 import os
 import warnings
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -218,3 +218,14 @@ def write_metrics_tsv(rows: Iterable[Sequence | Mapping], out: str | os.PathLike
             split, method, metric, value = row
             value = math.nan if value is None else float(value)  # None: a NaN that went through JSON
             writer.writerow([split, method, metric, "nan" if math.isnan(value) else f"{value:.6g}"])
+
+
+def json_safe(value: Any) -> Any:
+    """Metrics as strict JSON values: NaN (e.g. AUROC of a split holding one class) -> None, recursively."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

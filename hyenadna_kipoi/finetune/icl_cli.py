@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
+
+from .evaluate import json_safe
 
 
 def _load_backbone(config: dict[str, Any], source: str | None, device: str, progress: bool):
@@ -31,24 +32,13 @@ def _load_backbone(config: dict[str, Any], source: str | None, device: str, prog
     return load_model(source, device=device, progress=progress)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN (e.g. AUROC over queries of one class) -> null, so the file is strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_outputs(out: Path, report: dict[str, Any]) -> tuple[Path, Path]:
     """OUT/icl_metrics.json (everything but the predictions) and OUT/icl_predictions.tsv, atomically."""
     from ..io import atomic_open
 
     metrics_path, preds_path = out / "icl_metrics.json", out / "icl_predictions.tsv"
     with atomic_open(metrics_path) as handle:
-        json.dump(_json_safe({k: v for k, v in report.items() if k != "predictions"}), handle, indent=2)
+        json.dump(json_safe({k: v for k, v in report.items() if k != "predictions"}), handle, indent=2)
         handle.write("\n")
     columns = ["id", "model", "shots", "true", "predicted", *(f"p_{label}" for label in report["labels"])]
     with atomic_open(preds_path, newline="") as handle:

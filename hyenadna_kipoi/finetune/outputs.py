@@ -42,11 +42,11 @@ def write_outputs(out: Path, task: TaskData, labels: list[str], results: dict[st
 
     ``scores``: the model's test-split scores; ``baseline_scores``: the k-mer baseline's (None: no baseline).
     """
-    from .evaluate import plot_confusion, plot_roc, write_metrics_tsv
+    from .evaluate import json_safe, plot_confusion, plot_roc, write_metrics_tsv
 
     kind, test = task.kind, task.splits["test"]
     with atomic_open(out / "metrics.json") as handle:
-        json.dump(results, handle, indent=2)
+        json.dump(json_safe(results), handle, indent=2)
         handle.write("\n")
     write_metrics_tsv(metric_rows(results), out / "metrics.tsv")
     write_predictions(out / "predictions.tsv", kind, labels, test.ids, test.targets, scores)

@@ -14,7 +14,7 @@ from .genomic_benchmarks import read_genomic_benchmarks
 from .labels import class_labels, encode, target_names
 from .nucleotide_transformer import read_nucleotide_transformer
 from .species import read_species
-from .splits import carve, check_no_overlap, drop_leaks, stratified_subset
+from .splits import carve, check_no_overlap, drop_leaks, drop_overlapping_windows, stratified_subset
 
 
 def load_task(cfg: dict[str, Any], *, seed: int, source: str = "config") -> TaskData:
@@ -41,14 +41,17 @@ def load_task(cfg: dict[str, Any], *, seed: int, source: str = "config") -> Task
     else:
         labels, pools = target_names(pools, targets_names, declared, source)
 
-    pools = carve(pools, kind, task.get("valid_fraction", 0.1), task.get("test_fraction", 0.1), seed)
+    pools = carve(pools, kind, task.get("valid_fraction", 0.1), task.get("test_fraction", 0.1), seed,
+                  contiguous=inp["format"] == "bed")
     if task.get("max_train") is not None and len(pools["train"]) > task["max_train"]:
         keep = stratified_subset(pools["train"], kind, task["max_train"], np.random.default_rng([seed, 2]))
         pools["train"] = pools["train"].take(keep)
     drop_leaks(pools, source)
+    if inp["format"] == "bed":
+        drop_overlapping_windows(pools, source)
 
     result = TaskData(task["name"], kind, labels, {s: encode(pools[s], kind, labels) for s in SPLITS})
     if len(result.splits["train"]) == 0:
         raise InputError(f"{source}: task {task['name']!r} has no training sequences")
-    check_no_overlap(result)
+    check_no_overlap(result, coordinates=inp["format"] == "bed")
     return result

@@ -14,11 +14,25 @@ from ..task import SPLITS
 from .labels import parse_value
 from .pool import Pool, check_declared_class
 
+csv.field_size_limit(2**31 - 1)  # sequences of a long-context task exceed csv's default 131,072 characters
+
 
 def _open_text(path: Path):
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    return io.TextIOWrapper(gzip.open(path), newline="") if fasta_compression(path) != "plain" else open(path, newline="")
+    # utf-8-sig: a CSV saved by a spreadsheet starts with a byte-order mark
+    if fasta_compression(path) != "plain":
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _rows(reader, path: Path):
+    """``(line number, row)`` of a CSV reader; a malformed CSV is an :class:`InputError` naming the line."""
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as err:
+        raise InputError(f"{path}, line {reader.line_num}: not valid CSV ({err})") from None
 
 
 def read_nucleotide_transformer(inp, *, kind, declared, seed, source):
@@ -44,7 +58,8 @@ def read_nucleotide_transformer(inp, *, kind, declared, seed, source):
         else:
             with _open_text(path) as handle:
                 reader = csv.reader(handle)
-                header = next(reader, None)
+                rows = _rows(reader, path)
+                _, header = next(rows, (1, None))
                 if header is None:
                     raise InputError(f"{path}: empty file; expected a CSV header with sequence,label")
                 header = [h.strip() for h in header]
@@ -53,7 +68,7 @@ def read_nucleotide_transformer(inp, *, kind, declared, seed, source):
                     raise InputError(f"{path}, line 1: the CSV header lacks column(s) {', '.join(missing)} "
                                      f"(found {', '.join(header)})")
                 col = {c: header.index(c) for c in ("sequence", "label", "name") if c in header}
-                for lineno, row in enumerate(reader, 2):
+                for lineno, row in rows:
                     if not row or not "".join(row).strip():
                         continue
                     where = f"{path}, line {lineno}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...errors import InputError
+from ...tokenizer import encode
 
 
 @dataclass
@@ -21,6 +22,10 @@ class Pool:
     def add(self, id_: str, seq: str, label: Any, where: str) -> None:
         if not seq:
             raise InputError(f"{where}: empty sequence")
+        try:
+            encode(seq)  # found now rather than at the first batch holding the record (or after training)
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
         self.ids.append(id_)
         self.seqs.append(seq.upper())
         self.labels.append(label)
@@ -40,6 +45,9 @@ def as_paths(value: str | list[str]) -> list[Path]:
 
 
 def check_declared_class(label: str, declared: list[str] | None, where: str) -> None:
-    """Raise :class:`InputError` at ``where`` when ``label`` is not among the declared labels."""
+    """Raise :class:`InputError` at ``where`` when ``label`` is empty, holds '/' (labels name output
+    columns and HDF5 keys) or is not among the declared labels."""
+    if not label or "/" in label:
+        raise InputError(f"{where}: class label {label!r} is empty or contains '/' (labels name output columns)")
     if declared is not None and label not in declared:
         raise InputError(f"{where}: label {label!r} is not in the declared task.labels ({', '.join(declared)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from bisect import bisect_right
 
 import numpy as np
 
@@ -28,11 +29,12 @@ def check_lengths(task: TaskData, l_max: int, source: str = "config") -> None:
                                  "context or shorter sequences")
 
 
-def check_no_overlap(task: TaskData) -> None:
+def check_no_overlap(task: TaskData, *, coordinates: bool = False) -> None:
     """Raise :class:`InputError` when a sequence (or its reverse complement) is in two splits.
 
-    For species-window tasks (every id ``<label>/<contig>:<start>-<end>``) also when a
-    window overlaps a window of another split on the same contig.
+    For species-window tasks (every id ``<label>/<contig>:<start>-<end>``), and for tasks whose
+    ids are genome coordinates ``<contig>:<start>-<end>`` (``coordinates``: the BED layout),
+    also when a window overlaps a window of another split on the same contig.
     """
     keys = {name: {_canonical(s): i for i, s in enumerate(split.sequences)} for name, split in task.splits.items()}
     for a, b in (("train", "test"), ("train", "valid"), ("valid", "test")):
@@ -42,7 +44,7 @@ def check_no_overlap(task: TaskData) -> None:
                 example = task.splits[b].ids[keys[b][next(iter(shared))]]
                 raise InputError(f"task {task.name!r}: {len(shared)} sequence(s) of the {b} split are also in the "
                                  f"{a} split (e.g. {example}), directly or reverse-complemented")
-    windows = _windows(task)
+    windows = _windows(task, coordinates)
     if windows is None:
         return
     by_contig: dict[str, list[tuple[int, int, str, str]]] = {}
@@ -70,8 +72,13 @@ def _groups(pool: Pool, kind: str) -> list[list[int]]:
 
 
 def carve(pools: dict[str, Pool | None], kind: str, valid_fraction: float, test_fraction: float,
-          seed: int) -> dict[str, Pool]:
-    """Fill the missing valid/test splits from train (stratified, seeded); file order is kept in every split."""
+          seed: int, *, contiguous: bool = False) -> dict[str, Pool]:
+    """Fill the missing valid/test splits from train (stratified, seeded); file order is kept in every split.
+
+    ``contiguous`` (records are genome windows, ids ``<contig>:<start>-<end>``): valid/test are
+    whole blocks of position-sorted records (about 1% of the records per block, not stratified),
+    so that only windows at block edges can overlap another split.
+    """
     train = pools["train"]
     fractions = {s: f for s, f in (("test", test_fraction), ("valid", valid_fraction)) if pools.get(s) is None}
     if not fractions:
@@ -79,7 +86,7 @@ def carve(pools: dict[str, Pool | None], kind: str, valid_fraction: float, test_
     rng = np.random.default_rng([seed, 1])
     taken: dict[str, list[int]] = {s: [] for s in fractions}
     rest: list[int] = []
-    for group in _groups(train, kind):
+    for group in ([] if contiguous else _groups(train, kind)):
         order = [group[i] for i in rng.permutation(len(group))]
         pos = 0
         for split, fraction in fractions.items():
@@ -87,11 +94,30 @@ def carve(pools: dict[str, Pool | None], kind: str, valid_fraction: float, test_
             taken[split] += order[pos:pos + n]
             pos += n
         rest += order[pos:]
+    if contiguous:
+        taken, rest = _carve_blocks(train, fractions, rng)
     out = dict(pools)
     for split in fractions:
         out[split] = train.take(sorted(taken[split]))
     out["train"] = train.take(sorted(rest))
     return out  # type: ignore[return-value]
+
+
+def _carve_blocks(pool: Pool, fractions: dict[str, float],
+                  rng: np.random.Generator) -> tuple[dict[str, list[int]], list[int]]:
+    """Indices per carved split and the rest: random whole blocks of the position-sorted records."""
+    spans = [_WINDOW_ID.match(i) for i in pool.ids]
+    order = sorted(range(len(pool)), key=lambda i: (spans[i]["contig"], int(spans[i]["start"])) if spans[i] else ("", i))
+    size = max(1, len(order) // 100)
+    blocks = [order[i:i + size] for i in range(0, len(order), size)]
+    picks = iter(rng.permutation(len(blocks)))
+    taken: dict[str, list[int]] = {}
+    for split, fraction in fractions.items():
+        want, taken[split] = int(round(fraction * len(order))), []
+        while len(taken[split]) < want:
+            taken[split] += blocks[next(picks)]
+    used = {i for idx in taken.values() for i in idx}
+    return taken, [i for i in range(len(order)) if i not in used]
 
 
 def stratified_subset(pool: Pool, kind: str, n: int, rng: np.random.Generator) -> list[int]:
@@ -129,18 +155,63 @@ def drop_leaks(pools: dict[str, Pool], source: str) -> None:
         later.update(keys)
 
 
-def _windows(task: TaskData) -> dict[str, list[tuple[str, int, int, str]]] | None:
-    """Species windows per split as (contig key, start, end, id), or None when the ids are not windows."""
+def _windows(task: TaskData, coordinates: bool = False) -> dict[str, list[tuple[str, int, int, str]]] | None:
+    """Windows per split as (contig key, start, end, id): species windows, or every id when ``coordinates``;
+    None when the ids are not windows."""
     out: dict[str, list[tuple[str, int, int, str]]] = {}
-    if task.kind != "classification":
+    if task.kind != "classification" and not coordinates:
         return None
     for name, split in task.splits.items():
         items = []
-        for id_, target in zip(split.ids, split.targets):
-            label = task.labels[int(target)]
+        for i, id_ in enumerate(split.ids):
             match = _WINDOW_ID.match(id_)
-            if match is None or not id_.startswith(label + "/"):
+            if match is None:
+                return None
+            if not coordinates and not id_.startswith(task.labels[int(split.targets[i])] + "/"):
                 return None
             items.append((match["contig"], int(match["start"]), int(match["end"]), id_))
         out[name] = items
     return out
+
+
+def drop_overlapping_windows(pools: dict[str, Pool], source: str) -> None:
+    """Drop train/valid records whose genome window (id ``<contig>:<start>-<end>``) overlaps a
+    window of a later split: carved BED splits (e.g. DeepSEA bins widened by ``length``) would
+    otherwise share bases between train and test."""
+    later: dict[str, list[tuple[int, int]]] = {}
+    for split in ("test", "valid", "train"):
+        pool = pools[split]
+        spans = [_WINDOW_ID.match(i) for i in pool.ids]
+        if any(m is None for m in spans):
+            return
+        spans = [(m["contig"], int(m["start"]), int(m["end"])) for m in spans]
+        if split != "test":
+            merged = {c: _merge(v) for c, v in later.items()}
+            keep = [i for i, (c, a, b) in enumerate(spans) if not _hits(merged.get(c, ([], [])), a, b)]
+            if len(keep) < len(pool):
+                print(f"warning: {source}: dropped {len(pool) - len(keep)} {split} interval(s) overlapping a "
+                      f"{'test' if split == 'valid' else 'valid/test'} interval", file=sys.stderr)
+                pools[split] = pool.take(keep)
+                spans = [spans[i] for i in keep]
+        for contig, start, end in spans:
+            later.setdefault(contig, []).append((start, end))
+
+
+def _merge(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Sorted, disjoint (starts, ends) covering ``spans``."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(spans):
+        if ends and start < ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def _hits(merged: tuple[list[int], list[int]], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps one of the disjoint ``merged`` spans."""
+    starts, ends = merged
+    i = bisect_right(starts, start) - 1
+    return (i >= 0 and ends[i] > start) or (i + 1 < len(starts) and starts[i + 1] < end)
