@@ -49,22 +49,9 @@ def _load(args: argparse.Namespace):
 
 def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Names and sequences from --fasta, or from --bed intervals on --fasta (minus strand reverse-complemented)."""
-    from .data import Genome, read_bed, read_fasta
-    from .tokenizer import reverse_complement
+    from .data.sequences import read_sequences
 
-    if args.bed is None:
-        records = list(read_fasta(args.fasta))
-        return [n for n, _ in records], [s for _, s in records]
-    genome = Genome(args.fasta)
-    names, seqs = [], []
-    for iv in read_bed(args.bed):
-        seq = genome.fetch(iv.chrom, iv.start, iv.end)
-        names.append(iv.label)
-        seqs.append(reverse_complement(seq) if iv.strand == "-" else seq)
-    genome.close()
-    if not seqs:
-        raise InputError(f"{args.bed}: no intervals")
-    return names, seqs
+    return read_sequences(None if args.bed else args.fasta, args.bed, args.fasta)
 
 
 # --------------------------------------------------------------------------- commands

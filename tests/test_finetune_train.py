@@ -318,6 +318,15 @@ def test_predict_cli_on_fasta_and_on_bed_with_genome(trained, tmp_path, capsys):
     assert [r["id"] for r in rows] == ["first", "second"]
     np.testing.assert_allclose([[float(r["p_gc"]), float(r["p_at"])] for r in rows], want, rtol=1e-4, atol=1e-5)
 
+    # a header without '#', no name column, intervals recentred as the task's `length` did
+    (tmp_path / "h.bed").write_text("chrom\tstart\tend\tlabel\nchrQ0\t20\t30\tgc\n")
+    assert hyenadna(["predict", str(model_dir), "--bed", str(tmp_path / "h.bed"), "--genome", str(tmp_path / "genome.fa"),
+                     "--length", "40", "--out", str(tmp_path / "h.tsv"), "--quiet"]) == 0
+    rows = read_tsv(tmp_path / "h.tsv")
+    want = predict_sequences(model, model.head, ["".join(seqs)[5:45]])  # centre 25, 40 bases
+    assert [r["id"] for r in rows] == ["gc"]
+    np.testing.assert_allclose([[float(r["p_gc"]), float(r["p_at"])] for r in rows], want, rtol=1e-4, atol=1e-5)
+
 
 def test_predict_names_the_file_and_record_of_an_empty_sequence(trained, tmp_path, capsys):
     tmp, _, _ = trained

@@ -241,6 +241,8 @@ def read_bed(path: str | os.PathLike) -> Iterator[Interval]:
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
             cols = line.rstrip("\n").split("\t")
+            if lineno == 1 and cols[0].strip().lower() in ("chrom", "chr", "chromosome"):
+                continue  # a column-name header without '#'
             if len(cols) < 3:
                 raise InputError(f"{path}, line {lineno}: a BED line needs at least 3 tab-separated columns")
             try:
@@ -251,6 +253,12 @@ def read_bed(path: str | os.PathLike) -> Iterator[Interval]:
                 raise InputError(f"{path}, line {lineno}: need 0 <= start < end, got {start}, {end}")
             strand = cols[5] if len(cols) > 5 and cols[5] in "+-" and cols[5] else "+"
             yield Interval(cols[0], start, end, cols[3] if len(cols) > 3 else "", strand, lineno)
+
+
+def recentre(start: int, end: int, length: int) -> tuple[int, int]:
+    """The ``length``-base interval centred on ``[start, end)`` (0-based, half-open)."""
+    start = (start + end) // 2 - length // 2
+    return start, start + length
 
 
 def check_intervals(intervals: list[Interval], genome: Genome, source: str | os.PathLike) -> tuple[list[Interval], list[str]]:

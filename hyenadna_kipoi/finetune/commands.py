@@ -38,9 +38,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from .predict import load_finetuned, predict_sequences, read_inputs, write_predictions
+    from ..data.sequences import read_sequences
+    from ..errors import InputError
+    from .predict import load_finetuned, predict_sequences, write_predictions
 
-    names, seqs = read_inputs(args.fasta, args.bed, args.genome)
+    if args.bed is not None and args.genome is None:
+        raise InputError("--bed needs --genome (the reference FASTA of the intervals)")
+    names, seqs = read_sequences(args.fasta, args.bed, args.genome, length=args.length)
     model, head = load_finetuned(args.model, resolve_device(args.device), progress=not args.quiet)
     outputs = predict_sequences(model, head, seqs, names, batch_size=args.batch_size, progress=not args.quiet)
     write_predictions(args.out, names, head, outputs)
@@ -74,6 +78,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--fasta", "-f", help="FASTA of the sequences to predict")
     source.add_argument("--bed", help="BED intervals (minus strand reverse-complemented); needs --genome")
     p.add_argument("--genome", "-g", help="reference FASTA of the --bed intervals")
+    p.add_argument("--length", type=int, help="recentre each --bed interval to this many bases first (use the "
+                   "task.input.length the model was fine-tuned with)")
     p.add_argument("--out", "-o", required=True, help="output TSV")
     p.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default: 8)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")

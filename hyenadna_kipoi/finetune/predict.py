@@ -16,13 +16,11 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_model
-from ..data import Genome, read_bed, read_fasta
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError
 from ..heads import HEAD_JSON, Head
 from ..io import atomic_open
 from ..model import HyenaDNA
 from ..score.batching import run_by_length
-from ..tokenizer import reverse_complement
 
 
 def load_finetuned(model: str | os.PathLike, device: str | torch.device = "cpu", *,
@@ -75,24 +73,3 @@ def write_predictions(path: str | os.PathLike, names: Sequence[str], head: Head,
     return Path(path)
 
 
-def read_inputs(fasta: str | None, bed: str | None, genome: str | None) -> tuple[list[str], list[str]]:
-    """Names and sequences of FASTA records, or of BED intervals on a genome (minus strand reverse-complemented)."""
-    if fasta is not None:
-        records = list(read_fasta(fasta))
-        if not records:
-            raise InputError(f"{fasta}: no FASTA records")
-        empty = [n for n, s in records if not s]
-        if empty:
-            raise InputError(f"{fasta}: record {empty[0]!r} has no sequence ({len(empty)} empty record(s))")
-        return [n for n, _ in records], [s.upper() for _, s in records]
-    if bed is None or genome is None:
-        raise InputError("give --fasta FILE, or --bed FILE with --genome FASTA")
-    names, seqs = [], []
-    with Genome(genome) as ref:
-        for iv in read_bed(bed):
-            seq = ref.fetch(iv.chrom, iv.start, iv.end).upper()
-            names.append(iv.label)
-            seqs.append(reverse_complement(seq) if iv.strand == "-" else seq)
-    if not seqs:
-        raise InputError(f"{bed}: no intervals")
-    return names, seqs

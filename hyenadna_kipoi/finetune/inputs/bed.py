@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...data.fasta import read_fasta
-from ...data.genome import Genome, contig_aliases, fasta_compression
+from ...data.genome import Genome, contig_aliases, fasta_compression, recentre
 from ...errors import ConfigError, InputError
 from .labels import parse_value
 from .pool import Pool, check_declared_class
@@ -108,8 +108,7 @@ def read_bed(inp, *, kind, declared, seed, source):
             if end > size:
                 raise InputError(f"{where}: {cols[0]}:{start}-{end} lies outside its contig ({chrom} has {size:,} bases)")
             if length is not None:
-                start = (start + end) // 2 - length // 2
-                end = start + length
+                start, end = recentre(start, end, length)
                 if start < 0 or end > size:
                     raise InputError(f"{where}: recentred to {length} bp ({cols[0]}:{start}-{end}) the interval lies "
                                      f"outside its contig ({chrom} has {size:,} bases)")
