@@ -1,7 +1,8 @@
 # hyenadna-kipoi: install, test, demo, bench.
 #
 #   make install      create .venv and install everything (fast no-op when nothing changed)
-#   make test         run the whole pytest suite in .venv
+#   make test         run the whole pytest suite in .venv (first installs Debian's SLURM daemons with
+#                     apt when missing, for the test that runs jobs on a one-node SLURM)
 #   make demo         run the workflow on the embedded demo config (results/, results/report.html)
 #   make bench        run benchmarks/run_all.py (if present)
 #   make clean        remove build outputs, caches and results (keeps .venv)
@@ -32,7 +33,7 @@ STAMP := $(VENV)/.install-stamp
 
 .PHONY: install bedtools slurm-packages test demo bench clean distclean
 
-install: bedtools slurm-packages $(STAMP)
+install: bedtools $(STAMP)
 
 # The bedtools binary (used by pybedtools). Checked on every `make install` (costs
 # milliseconds); apt-get runs only when it is missing.
@@ -44,7 +45,9 @@ bedtools:
 	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends bedtools; }
 
 # Debian's SLURM + munge, for the test that runs jobs through `--profile slurm` on a one-node SLURM.
-# Optional: installed only when apt-get exists and they are missing; never fails the install.
+# Optional, for `make test` only (a demo machine does not need them; with slurm-client installed but no
+# controller, the slurm plugin's `scontrol` call costs ~10 s per snakemake start): installed only when
+# apt-get exists and they are missing; never fails.
 slurm-packages:
 	@if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
 	    && command -v sbatch >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
@@ -72,7 +75,7 @@ $(STAMP): requirements.txt requirements-kipoi.txt requirements-slurm.txt pyproje
 	$(BIN)/hyenadna kipoi-setup
 	touch $@
 
-test: install
+test: install slurm-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/,

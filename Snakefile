@@ -4,6 +4,8 @@
 # workflow/rules/*.smk and only call the `hyenadna` CLI (stage configs: `hyenadna workflow stage-config`);
 # the config checks come from hyenadna_kipoi.workflow.config. Keys: config/README.md.
 
+import os
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -19,8 +21,9 @@ if not workflow.overwrite_configfiles:  # --configfile replaces the embedded dem
 
 CONFIG_SOURCE = workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml"
 try:
-    W.check_schema(config, "workflow/schemas/config.schema.yaml", str(CONFIG_SOURCE))
-    validate(config, "workflow/schemas/config.schema.yaml")  # fills in the defaults
+    SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+    W.check_schema(config, SCHEMA, str(CONFIG_SOURCE))
+    validate(config, SCHEMA)  # fills in the defaults
     MODELS = W.setup(config, str(CONFIG_SOURCE))["models"]
 except HyenaDNAError as err:
     raise WorkflowError(f"invalid config: {err}") from None

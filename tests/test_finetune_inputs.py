@@ -408,3 +408,25 @@ def test_nucleotide_transformer_csv_with_sequences_longer_than_csvs_default_fiel
     task = load_task(config({"format": "nucleotide_transformer", "train": str(csv)}, valid_fraction=0.0,
                             test_fraction=0.0), seed=0)
     assert task.max_length == 140_000
+
+
+def _shipped_tasks():
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    for path in sorted([*repo.glob("config/*.yaml"), repo / ".test" / "config.yaml"]):
+        raw = yaml.safe_load(path.read_text()) or {}
+        if "task" in raw:
+            yield pytest.param(path, raw, id=path.name)
+        for section in ("finetune", "icl"):
+            for name, block in (raw.get(section) or {}).items():
+                yield pytest.param(path, {**block, "out_dir": "unused"}, id=f"{path.name}:{section}.{name}")
+
+
+@pytest.mark.parametrize("path, block", list(_shipped_tasks()))
+def test_every_shipped_task_loads(path, block, monkeypatch):
+    """A shipped config whose task cannot be built would fail only after hours of pretraining."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    cfg = validate_finetune_config(block, str(path))
+    task = load_task(cfg, seed=cfg["seed"], source=str(path))
+    assert all(len(task.splits[s]) for s in ("train", "valid", "test"))

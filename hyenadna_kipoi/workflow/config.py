@@ -29,7 +29,7 @@ def _check_exists(path: Any, key: str) -> None:
         raise ConfigError(f"{key}: {path}: no such file or directory")
 
 
-def _task_input_paths(spec: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+def task_input_paths(spec: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     """(key suffix, path) of every file a fine-tuning task's `task.input` names."""
     for key in ("train", "test", "valid", "folder", "bed", "fasta", "genomes"):
         value = spec.get(key)
@@ -108,7 +108,7 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
             key = f"{source}: {section}.{name}"
             _validate_stage("finetune", task, key)
             spec = (task.get("task") or {}).get("input") or {}
-            for suffix, path in _task_input_paths(spec):
+            for suffix, path in task_input_paths(spec):
                 _check_exists(path, f"{key}.task.input.{suffix}")
             check_model((task.get("model") or {}).get("init"), f"{key}.model.init")
             if section == "finetune":

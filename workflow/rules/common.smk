@@ -23,9 +23,28 @@ def json_arg(value):
     return shlex.quote(json.dumps(value, sort_keys=True))
 
 
-def res(block):
-    """Snakemake resources from a config resources block (SLURM: --gpus, --cpus-per-task, --mem, --time)."""
-    return dict(gpu=block["gpu"], cpus_per_task=block["cpus"], mem_mb=block["mem_mb"], runtime=block["runtime"])
+def res(block, nodes=1):
+    """Snakemake resources from a config resources block (SLURM: --gpus, --cpus-per-task, --mem, --time,
+    -p, -A). ``tasks_per_gpu=0``: one task per node, not the plugin's default of one per GPU. Over several
+    nodes the GPUs are asked per node (``--gpus-per-node``) since torchrun starts ``gpu`` ranks on each."""
+    out = dict(cpus_per_task=block["cpus"], mem_mb=block["mem_mb"], runtime=block["runtime"])
+    if block["gpu"] and nodes > 1:
+        out.update(nodes=nodes, slurm_extra=f"'--gpus-per-node={block['gpu']}'")
+    elif block["gpu"]:
+        out.update(gpu=block["gpu"], tasks_per_gpu=0)
+    if block.get("partition"):
+        out["slurm_partition"] = block["partition"]
+    if block.get("account"):
+        out["slurm_account"] = block["account"]
+    return out
+
+
+def task_inputs(block):
+    """The data files a fine-tuning/ICL task reads (so that changing them reruns the task)."""
+    files = []
+    for _key, value in W.task_input_paths(block["task"]["input"]):
+        files += [str(v) for v in (value if isinstance(value, list) else [value])]
+    return files
 
 
 def model_input(ref):

@@ -27,6 +27,7 @@ for _name, _block in FINETUNE.items():
         input:
             config=f"results/configs/finetune/{_name}.yaml",
             model=model_input(_block.get("model", {}).get("init")),
+            data=task_inputs(_block),
         output:
             model=directory(f"results/finetune/{_name}/model"),
             metrics=f"results/finetune/{_name}/metrics.json",
@@ -55,6 +56,7 @@ for _name, _block in ICL.items():
         input:
             config=f"results/configs/icl/{_name}.yaml",
             model=model_input(_block.get("model", {}).get("init")),
+            data=task_inputs(_block),
         output:
             metrics=f"results/icl/{_name}/icl_metrics.json",
             predictions=f"results/icl/{_name}/icl_predictions.tsv",

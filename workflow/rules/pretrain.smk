@@ -56,9 +56,7 @@ if PRETRAIN:
             launch=LAUNCH,
         threads: PRE["resources"]["cpus"]
         resources:
-            **res(PRE["resources"]),
-            nodes=NODES,
-            tasks=NODES,
+            **res(PRE["resources"], NODES),
         log:
             "logs/pretrain/pretrain.log",
         shell:

@@ -27,6 +27,9 @@ for _name, _job in VARIANTS.items():
                 + (["--embedding-distance"] if _job["embedding_distance"] else [])
             ),
             device=config["device"],
+        threads: config["scoring_resources"]["cpus"]
+        resources:
+            **res(config["scoring_resources"]),
         log:
             f"logs/variants/{_name}.log",
         shell:
@@ -63,6 +66,9 @@ if EMB:
             pooling=EMB["pooling"],
             batch_size=EMB["batch_size"],
             device=config["device"],
+        threads: config["scoring_resources"]["cpus"]
+        resources:
+            **res(config["scoring_resources"]),
         log:
             "logs/embeddings/{label}.log",
         shell:
