@@ -228,6 +228,13 @@ def test_missing_input_file_is_named_with_its_key(tmp_path):
     assert "finetune.peaks.task.input.train.set_a: nope.fa: no such file" in out
 
 
+def test_misspelled_model_and_missing_reference_source_are_named(tmp_path):
+    out = _error_run(_workflow_copy(tmp_path), lambda c: c["variants"]["vcf42_example"].update(model="pretrianed"))
+    assert "variants.vcf42_example.model: 'pretrianed' is neither 'pretrained', a preset" in out
+    out = _error_run(_workflow_copy(tmp_path / "2"), lambda c: c["reference"].update(url=None, fasta=None))
+    assert "reference needs a url (to download) or a fasta" in out
+
+
 def test_bad_url_is_rejected_by_the_schema(tmp_path):
     workdir = _workflow_copy(tmp_path)
     out = _error_run(workdir, lambda c: c["reference"].update(url="htp:/example.org/genome.fa.gz"))

@@ -90,18 +90,26 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
         models[PRETRAINED] = PRETRAINED_MODEL
     ref = config.get("reference") or {}
     if ref and not ref.get("url"):
+        if not ref.get("fasta"):
+            raise ConfigError(f"{source}: reference needs a url (to download) or a fasta (a local file)")
         _check_exists(ref.get("fasta"), f"{source}: reference.fasta")
     regions = ref.get("regions") or {}
     if regions and not regions.get("url"):
+        if not regions.get("path"):
+            raise ConfigError(f"{source}: reference.regions needs a url or a path")
         _check_exists(regions.get("path"), f"{source}: reference.regions.path")
     if ref.get("blacklist"):
         _check_exists(ref["blacklist"], f"{source}: reference.blacklist")
 
+    from ..checkpoints import PRESETS, resolve_preset  # imported late: it loads torch
+
     def check_model(value: Any, key: str) -> None:
         if value == PRETRAINED and PRETRAINED not in models:
             raise ConfigError(f"{key}: 'pretrained' needs pretrain.enabled: true")
-        if isinstance(value, str) and value != PRETRAINED and ("/" in value or value.startswith(".")):
-            _check_exists(value, key)
+        if isinstance(value, str) and value != PRETRAINED and resolve_preset(value) is None:
+            if not Path(value).exists():
+                raise ConfigError(f"{key}: {value!r} is neither 'pretrained', a preset ({', '.join(PRESETS)}) "
+                                  "nor an existing model folder")
 
     for section in ("finetune", "icl"):
         for name, task in (config.get(section) or {}).items():
