@@ -22,7 +22,7 @@ __all__ = ["KmerBaseline", "fit_kmer_baseline", "kmer_features"]
 _CODE = np.full(256, 255, dtype=np.uint8)
 for _i, _b in enumerate("ACGT"):
     _CODE[ord(_b)] = _CODE[ord(_b.lower())] = _i
-_CHUNK = 256  # sequences per feature block (bounds the [chunk, L, 4^k] index arrays)
+_CHUNK_BASES = 1 << 20  # bases per feature block: bounds the int64 [chunk, L] index arrays (~8 MB each)
 
 
 def kmer_features(sequences: Sequence[str], ks: Sequence[int]) -> np.ndarray:
@@ -37,8 +37,9 @@ def kmer_features(sequences: Sequence[str], ks: Sequence[int]) -> np.ndarray:
     for i, seq in enumerate(sequences):
         by_length.setdefault(len(seq), []).append(i)
     for length, rows in by_length.items():
-        for lo in range(0, len(rows), _CHUNK):
-            index = rows[lo:lo + _CHUNK]
+        chunk = max(1, _CHUNK_BASES // max(1, length))
+        for lo in range(0, len(rows), chunk):
+            index = rows[lo:lo + chunk]
             codes = _CODE[np.frombuffer("".join(sequences[i] for i in index).encode("ascii", "replace"),
                                         dtype=np.uint8)].reshape(len(index), length)
             out[index] = _block(codes, ks, width)
