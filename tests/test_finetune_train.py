@@ -374,6 +374,9 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path):
     assert finetune(parts, progress=False, stop_after=5) == {"stopped_at": 5}
     with pytest.raises(InputError, match="pass --resume"):
         finetune(parts, progress=False)
+    changed = {**parts, "train": {**parts["train"], "lr": 1e-3}}
+    with pytest.raises(InputError, match="started with other settings"):
+        finetune(changed, progress=False, resume=True)
     resumed = finetune(parts, progress=False, resume=True)
     whole.pop("wall_s"), resumed.pop("wall_s")
     assert resumed == whole

@@ -298,6 +298,9 @@ def _restore(run: _Run, checkpoint: Path) -> _TrainState:
     """Load ``checkpoint`` (OUT/checkpoints/step-N) into ``run``: model, head, optimizer, schedule,
     gradient scaler and RNG states; returns the training state saved with them."""
     saved = load_trainer_state(checkpoint)
+    if saved.get("settings", _settings(run)) != _settings(run):
+        raise InputError(f"{checkpoint}: this run was started with other settings than the config now gives; "
+                         "--resume continues only the same run (restore the config, or use a new output folder)")
     run.model.load_state_dict(load_model(checkpoint, device=run.dev).state_dict())
     run.head.load_state_dict(saved["head"])
     run.optimizer.load_state_dict(saved["optimizer"])
@@ -308,6 +311,12 @@ def _restore(run: _Run, checkpoint: Path) -> _TrainState:
     return _TrainState(step=saved["step"], best=_Best(**saved["best"]), bad_evals=saved["bad_evals"],
                        history=saved["history"], stopped_early=saved["stopped_early"], loss_sum=saved["loss_sum"],
                        loss_count=saved["loss_count"], elapsed_before=saved["elapsed_s"])
+
+
+def _settings(run: _Run) -> str:
+    """The config that determines a run (not where it is written or which device runs it), as text."""
+    return json.dumps({k: v for k, v in run.config.items() if k not in ("out_dir", "device")}, sort_keys=True,
+                      default=str)
 
 
 def _announce(run: _Run) -> None:
@@ -455,7 +464,7 @@ def _checkpoint(run: _Run, state: _TrainState, out: Path, elapsed: float) -> Non
         "scaler": run.scaler.state_dict() if run.scaler is not None else None, "rng": rng_state(),
         "head": run.head.state_dict(), "best": state.best.__dict__.copy(), "bad_evals": state.bad_evals,
         "history": state.history, "stopped_early": state.stopped_early, "loss_sum": state.loss_sum,
-        "loss_count": state.loss_count, "elapsed_s": elapsed}
+        "loss_count": state.loss_count, "elapsed_s": elapsed, "settings": _settings(run)}
     save_checkpoint(out / CHECKPOINTS, state.step, run.model, trainer_state, keep_last=1)
     for old in (out / CHECKPOINTS).glob(f"{BEST_PREFIX}*"):
         if old.name != state.best.folder:
