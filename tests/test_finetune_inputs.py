@@ -430,3 +430,25 @@ def test_every_shipped_task_loads(path, block, monkeypatch):
     cfg = validate_finetune_config(block, str(path))
     task = load_task(cfg, seed=cfg["seed"], source=str(path))
     assert all(len(task.splits[s]) for s in ("train", "valid", "test"))
+
+
+def test_species_split_by_contig_for_fragmented_assemblies(tmp_path):
+    """30 contigs of 8 kb: 10 % regions of a contig cannot hold a 1,024-bp window, whole contigs can."""
+    rng = np.random.default_rng(8)
+    genomes = {}
+    for g in ("a", "b"):
+        path = tmp_path / f"{g}.fa"
+        path.write_text("".join(f">{g}{i}\n{rand_seqs(rng, 1, 8000)[0]}\n" for i in range(30)))
+        genomes[g] = str(path)
+    spec = {"format": "species", "genomes": genomes, "window": 1024, "windows": {"train": 40, "valid": 5, "test": 5}}
+    with pytest.raises(InputError, match="found only 0 of 5 valid windows"):
+        load_task(config(spec), seed=0)
+    task = load_task(config({**spec, "split_by": "contig"}), seed=0)
+    contigs = {s: {i.split("/")[1].split(":")[0] for i in sp.ids} for s, sp in task.splits.items()}
+    assert all(contigs.values()) and not (contigs["train"] & contigs["valid"] or contigs["train"] & contigs["test"]
+                                          or contigs["valid"] & contigs["test"])
+    assert len(task.splits["test"]) == 10
+    two = tmp_path / "two.fa"
+    two.write_text(">x\n" + "ACGT" * 600 + "\n>y\n" + "ACGT" * 600 + "\n")
+    with pytest.raises(InputError, match="split_by 'contig' needs at least 3 contigs"):
+        load_task(config({**spec, "genomes": {"a": genomes["a"], "two": str(two)}, "split_by": "contig"}), seed=0)

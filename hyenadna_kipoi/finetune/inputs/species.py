@@ -1,4 +1,5 @@
-"""``species`` layout: random windows of several genomes, each contig cut by position into 80/10/10 % regions."""
+"""``species`` layout: random windows of several genomes; each contig cut by position into 80/10/10 % regions,
+or (``split_by: contig``) whole contigs assigned to the splits."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def read_species(inp, *, kind, declared, seed, source):
                 if name in contigs:
                     raise InputError(f"{path}: contig {name!r} of genome {label!r} occurs twice (in this or another file)")
                 contigs[name] = seq.upper()
-        bounds = {name: _region_bounds(seq) for name, seq in contigs.items()}
+        if inp.get("split_by", "region") == "contig":
+            bounds = _contig_bounds(contigs, label)
+        else:
+            bounds = {name: _region_bounds(seq) for name, seq in contigs.items()}
         for split_index, split in enumerate(SPLITS):
             rng = np.random.default_rng([seed, 3, index, split_index])
             regions = {name: b[split] for name, b in bounds.items()}
@@ -42,12 +46,35 @@ def _region_bounds(seq: str) -> dict[str, tuple[int, int]]:
     Counting ACGT bases rather than positions keeps a split from landing in an assembly
     gap (the bundled E. coli contig is half N, in one block).
     """
-    acgt = np.isin(np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8), np.frombuffer(b"ACGT", dtype=np.uint8))
-    cum = np.cumsum(acgt)
+    cum = np.cumsum(_acgt(seq))
     total = int(cum[-1]) if len(cum) else 0
     cut = {f: (0 if f == 0 else len(seq) if f == 1 else int(np.searchsorted(cum, f * total)) + 1)
            for f in {f for pair in _SPLIT_REGIONS.values() for f in pair}}
     return {split: (cut[lo], cut[hi]) for split, (lo, hi) in _SPLIT_REGIONS.items()}
+
+
+def _acgt(seq: str) -> np.ndarray:
+    return np.isin(np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8), np.frombuffer(b"ACGT", dtype=np.uint8))
+
+
+def _contig_bounds(contigs: dict[str, str], label: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """Contig -> split -> [lo, hi): each whole contig in one split, largest first to the split furthest
+    below its share (80/10/10 %) of the genome's ACGT bases; empty ranges for the other splits."""
+    if len(contigs) < len(SPLITS):
+        raise InputError(f"genome {label!r}: task.input.split_by 'contig' needs at least {len(SPLITS)} contigs, "
+                         f"it has {len(contigs)}; use split_by 'region'")
+    sizes = {name: int(_acgt(seq).sum()) for name, seq in contigs.items()}
+    assigned = {split: 0 for split in SPLITS}
+    share = {split: hi - lo for split, (lo, hi) in _SPLIT_REGIONS.items()}
+    bounds: dict[str, dict[str, tuple[int, int]]] = {}
+    for i, name in enumerate(sorted(contigs, key=lambda n: -sizes[n])):
+        empty = [s for s in SPLITS if assigned[s] == 0]
+        # the last contigs go to splits that have none yet, so that every split gets one
+        pool = empty if len(contigs) - i <= len(empty) else list(SPLITS)
+        split = min(pool, key=lambda s: (assigned[s] + sizes[name]) / share[s])
+        assigned[split] += sizes[name]
+        bounds[name] = {s: ((0, len(contigs[name])) if s == split else (0, 0)) for s in SPLITS}
+    return bounds
 
 
 def _sample_windows(contigs: dict[str, str], regions: dict[str, tuple[int, int]], split: str, window: int, n: int,
