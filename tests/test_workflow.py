@@ -260,12 +260,12 @@ def test_vcf_on_contigs_absent_from_the_genome_stops_scoring(tmp_path):
     workdir = _workflow_copy(tmp_path)
 
     def edit(c):
-        c["variants"]["vcf42_example"].update(fasta="data/mito/human_hg38_chrM.fa",
-                                              model="data/fixtures/parity-a/original")
+        c["variants"]["vcf42_example"].update(fasta="data/mito/human_hg38_chrM.fa")  # model: pretrained
 
     out = _error_run(workdir, edit, "results/variants/vcf42_example.tsv")
     assert "variants.vcf42_example.vcf" in out and "chr2" in out and "human_hg38_chrM.fa" in out
     assert not (workdir / "results" / "variants" / "vcf42_example.tsv").exists()
+    assert not (workdir / "results" / "pretrain" / "model").exists()  # stopped before pretraining
 
 
 # --------------------------------------------------------------------------- a real single-node SLURM
@@ -277,7 +277,7 @@ def _start_slurm(root: Path) -> dict[str, str]:
         pytest.skip("a test SLURM needs root (munged, slurmd)")
     for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            pytest.skip(f"{tool} not installed (make install installs slurmctld slurmd slurm-client munge with apt)")
+            pytest.skip(f"{tool} not installed (make test installs slurmctld slurmd slurm-client munge with apt)")
     host = socket.gethostname().split(".")[0]
     cpus = os.cpu_count() or 1
     mem = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.9)

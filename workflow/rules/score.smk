@@ -7,6 +7,26 @@ def _fasta(job):
 
 for _name, _job in VARIANTS.items():
 
+    # its own job, so that a VCF on the wrong assembly stops the run before pretraining, not after it
+    rule:
+        name:
+            f"check_vcf_{_name}"
+        input:
+            vcf=_job["vcf"],
+            fasta=_fasta(_job),
+            fai=[RP["fai"]] if _job["fasta"] == "reference" else [],
+        output:
+            f"results/variants/{_name}.contigs.ok",
+        params:
+            key=f"variants.{_name}.vcf",
+            allow="--allow-missing" if _job["allow_missing_contigs"] else "",
+        localrule: True
+        log:
+            f"logs/variants/{_name}.check.log",
+        shell:
+            logged("hyenadna workflow check-vcf {input.vcf} {input.fasta} --key {params.key} {params.allow} "
+                   "&& touch {output}")
+
     rule:
         name:
             f"score_variants_{_name}"
@@ -14,14 +34,13 @@ for _name, _job in VARIANTS.items():
             vcf=_job["vcf"],
             fasta=_fasta(_job),
             fai=[RP["fai"]] if _job["fasta"] == "reference" else [],
+            checked=f"results/variants/{_name}.contigs.ok",
             model=model_input(_job["model"]),
         output:
             tsv=f"results/variants/{_name}.tsv",
             vcf=f"results/variants/{_name}.vcf.gz",
         params:
             model=model_arg(_job["model"]),
-            key=f"variants.{_name}.vcf",
-            allow="--allow-missing" if _job["allow_missing_contigs"] else "",
             options=" ".join(
                 ([f"--window {_job['window']}"] if _job["window"] else [])
                 + (["--embedding-distance"] if _job["embedding_distance"] else [])
@@ -34,7 +53,6 @@ for _name, _job in VARIANTS.items():
             f"logs/variants/{_name}.log",
         shell:
             logged(
-                "hyenadna workflow check-vcf {input.vcf} {input.fasta} --key {params.key} {params.allow} && "
                 "hyenadna score-variants -m {params.model} -f {input.fasta} --vcf {input.vcf} {params.options} "
                 "--device {params.device} --out-tsv {output.tsv} --out-vcf {output.vcf} --quiet"
             )
