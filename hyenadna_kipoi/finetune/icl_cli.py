@@ -81,7 +81,7 @@ def cmd_icl(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size or config["train"]["micro_batch_size"], device=device,
                      progress=progress, instruction_steps=icl["instruction_tuning"]["steps"],
                      instruction_lr=icl["instruction_tuning"]["lr"])
-    report = {"config": str(args.config), "init": str(args.model or config["model"]["init"]), "device": device,
+    report = {"config": str(args.config), "init": args.model or config["model"]["init"], "device": device,
               **report, "wall_s": round(time.perf_counter() - start, 3)}
     out = Path(args.out or config["out_dir"])
     metrics_path, preds_path = write_outputs(out, report)
