@@ -255,11 +255,11 @@ def _build_run(config: dict[str, Any], dev: torch.device, source: str) -> _Run:
     torch.manual_seed(seed)
     model = build_backbone(model_cfg, dev)
     k = prompt_cfg["length"]
+    check_lengths(task, model.l_max, source)  # a sequence too long on its own is named first
     if k and task.max_length + k > model.l_max:
         raise ConfigError(f"{source}: config key soft_prompt.length: {k} prompt positions + the task's longest "
                           f"sequence ({task.max_length} bp) exceed the model's l_max of {model.l_max}; at most "
                           f"{max(0, model.l_max - task.max_length)} fit")
-    check_lengths(task, model.l_max - k, source)
     frozen = model_cfg["freeze_backbone"] or k > 0
     label_mode = prompt_cfg["label_mode"]
     if label_mode == "token" and (kind != "classification" or len(labels) > 4):
