@@ -227,6 +227,18 @@ class Genome:
         self._reader.close()
 
 
+def bed_span(cols: list[str], where: str) -> tuple[int, int]:
+    """``(start, end)`` of a split BED line's columns 2-3; :class:`InputError` at ``where`` when they are
+    not integers with ``0 <= start < end``."""
+    try:
+        start, end = int(cols[1]), int(cols[2])
+    except ValueError:
+        raise InputError(f"{where}: start and end must be integers, got {cols[1]!r}, {cols[2]!r}") from None
+    if start < 0 or end <= start:
+        raise InputError(f"{where}: need 0 <= start < end, got {start}, {end}")
+    return start, end
+
+
 def read_bed(path: str | os.PathLike) -> Iterator[Interval]:
     """Intervals of a BED file (3+ columns; name and strand from columns 4 and 6 when present).
 
@@ -245,12 +257,7 @@ def read_bed(path: str | os.PathLike) -> Iterator[Interval]:
                 continue  # a column-name header without '#'
             if len(cols) < 3:
                 raise InputError(f"{path}, line {lineno}: a BED line needs at least 3 tab-separated columns")
-            try:
-                start, end = int(cols[1]), int(cols[2])
-            except ValueError:
-                raise InputError(f"{path}, line {lineno}: start and end must be integers, got {cols[1]!r}, {cols[2]!r}") from None
-            if start < 0 or end <= start:
-                raise InputError(f"{path}, line {lineno}: need 0 <= start < end, got {start}, {end}")
+            start, end = bed_span(cols, f"{path}, line {lineno}")
             strand = cols[5] if len(cols) > 5 and cols[5] in "+-" and cols[5] else "+"
             yield Interval(cols[0], start, end, cols[3] if len(cols) > 3 else "", strand, lineno)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...data.fasta import read_fasta
-from ...data.genome import Genome, contig_aliases, fasta_compression, recentre
+from ...data.genome import Genome, bed_span, contig_aliases, fasta_compression, recentre
 from ...errors import ConfigError, InputError
 from .labels import parse_value
 from .pool import Pool, check_declared_class
@@ -95,12 +95,7 @@ def read_bed(inp, *, kind, declared, seed, source):
             if len(cols) != 3 + len(names):
                 raise InputError(f"{where}: {len(cols)} columns, expected {3 + len(names)} (chrom, start, end and the "
                                  f"label column(s) {', '.join(names)})")
-            try:
-                start, end = int(cols[1]), int(cols[2])
-            except ValueError:
-                raise InputError(f"{where}: start and end must be integers, got {cols[1]!r}, {cols[2]!r}") from None
-            if start < 0 or end <= start:
-                raise InputError(f"{where}: need 0 <= start < end, got {start}, {end}")
+            start, end = bed_span(cols, where)
             chrom = genome.resolve(cols[0])
             if chrom is None:
                 raise InputError(f"{where}: contig {cols[0]!r} is not in {fasta}")
