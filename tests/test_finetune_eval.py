@@ -192,7 +192,7 @@ def test_config_file_errors_name_key_and_file(tmp_path):
     path.write_text("out_dir: o\ntask:\n  name: t\n  kind: classification\n  input: {format: species, genomes: {a: x}, "
                     "windos: 3}\ntrain: {lr: 3e-4}\n")
     with pytest.raises(ConfigError, match=r"ft\.yaml: unknown config key task\.input\.windos; allowed keys under "
-                                          r"task\.input: format, genomes, max_n_fraction, window, windows"):
+                                          r"task\.input: format, genomes, max_n_fraction, split_by, window, windows"):
         load_finetune_config(path)
     path.write_text("out_dir: o\ntask:\n  name: t\n  kind: classification\n  input: {format: species, genomes: {a: x}}\n"
                     "train: {lr: 3e-4, epoch: 2}\n")
