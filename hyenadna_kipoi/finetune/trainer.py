@@ -302,7 +302,8 @@ def _restore(run: _Run, checkpoint: Path) -> _TrainState:
     """Load ``checkpoint`` (OUT/checkpoints/step-N) into ``run``: model, head, optimizer, schedule,
     gradient scaler and RNG states; returns the training state saved with them."""
     saved = load_trainer_state(checkpoint)
-    if saved.get("settings", _settings(run)) != _settings(run):
+    settings = _settings(run)
+    if saved.get("settings", settings) != settings:
         raise InputError(f"{checkpoint}: this run was started with other settings than the config now gives; "
                          "--resume continues only the same run (restore the config, or use a new output folder)")
     run.model.load_state_dict(load_model(checkpoint, device=run.dev).state_dict())

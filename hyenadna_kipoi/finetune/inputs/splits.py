@@ -84,18 +84,8 @@ def carve(pools: dict[str, Pool | None], kind: str, valid_fraction: float, test_
     if not fractions:
         return dict(pools)  # type: ignore[arg-type]
     rng = np.random.default_rng([seed, 1])
-    taken: dict[str, list[int]] = {s: [] for s in fractions}
-    rest: list[int] = []
-    for group in ([] if contiguous else _groups(train, kind)):
-        order = [group[i] for i in rng.permutation(len(group))]
-        pos = 0
-        for split, fraction in fractions.items():
-            n = int(round(fraction * len(group)))
-            taken[split] += order[pos:pos + n]
-            pos += n
-        rest += order[pos:]
-    if contiguous:
-        taken, rest = _carve_blocks(train, fractions, rng)
+    carver = _carve_blocks if contiguous else _carve_stratified
+    taken, rest = carver(train, kind, fractions, rng)
     out = dict(pools)
     for split in fractions:
         out[split] = train.take(sorted(taken[split]))
@@ -103,9 +93,26 @@ def carve(pools: dict[str, Pool | None], kind: str, valid_fraction: float, test_
     return out  # type: ignore[return-value]
 
 
-def _carve_blocks(pool: Pool, fractions: dict[str, float],
+def _carve_stratified(pool: Pool, kind: str, fractions: dict[str, float],
+                      rng: np.random.Generator) -> tuple[dict[str, list[int]], list[int]]:
+    """Indices per carved split and the rest: a seeded share of every class (one group unless classification)."""
+    taken: dict[str, list[int]] = {s: [] for s in fractions}
+    rest: list[int] = []
+    for group in _groups(pool, kind):
+        order = [group[i] for i in rng.permutation(len(group))]
+        pos = 0
+        for split, fraction in fractions.items():
+            n = int(round(fraction * len(group)))
+            taken[split] += order[pos:pos + n]
+            pos += n
+        rest += order[pos:]
+    return taken, rest
+
+
+def _carve_blocks(pool: Pool, kind: str, fractions: dict[str, float],
                   rng: np.random.Generator) -> tuple[dict[str, list[int]], list[int]]:
-    """Indices per carved split and the rest: random whole blocks of the position-sorted records."""
+    """Indices per carved split and the rest: random whole blocks of the position-sorted records
+    (not stratified; ``kind`` only keeps the signature of :func:`_carve_stratified`)."""
     spans = [_WINDOW_ID.match(i) for i in pool.ids]
     order = sorted(range(len(pool)), key=lambda i: (spans[i]["contig"], int(spans[i]["start"])) if spans[i] else ("", i))
     size = max(1, len(order) // 100)
