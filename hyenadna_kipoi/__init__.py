@@ -9,6 +9,10 @@ The public API::
     hidden = model.embed(ids)                          # [B, L, d_model]
 """
 
+from . import numerics
+
+numerics.configure()  # before any computation: fixed threads, no dynamic teams, MKL reproducible mode
+
 from .checkpoints import PRESETS, convert, load_model, save_model
 from .errors import CheckpointError, ConfigError, DownloadError, HyenaDNAError, InputError
 from .model import HyenaConfig, HyenaDNA, count_parameters
