@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .kernels._alloc import empty, empty_like
 from .kernels.dispatch import implicit_filter_spectrum, long_conv, long_conv_plan, resolve_backend
 from .kernels.implicit_filter import FilterCache, filter_features, filter_head
 from .kernels.long_conv import filter_spectrum
@@ -143,8 +144,8 @@ def fast_backbone(backbone: Backbone, input_ids: Tensor, *, prefix: Tensor | Non
     fp32_residual = backbone.layers[0].residual_in_fp32 if len(backbone.layers) else False
     residual = emb.float() if fp32_residual else emb
     act_dtype = emb.dtype
-    x0 = torch.empty(B, L, d, dtype=act_dtype, device=emb.device)
-    z = torch.empty_like(x0)
+    x0 = empty(B, L, d, dtype=act_dtype, device=emb.device)
+    z = empty_like(x0)
     d_inner = backbone.layers[0].mlp.fc1.out_features if len(backbone.layers) else d
     blocks = _row_blocks(L, max(3 * d, d_inner), rows, emb.device)
     use_triton = resolve_backend(backend, x0) == "triton"

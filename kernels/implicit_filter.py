@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ._alloc import empty
 from ._triton_utils import cdiv, import_triton, next_pow2, require_triton
 
 # Bound by _build() on first use; module globals so the kernels' `tl.` resolves.
@@ -236,7 +237,7 @@ def implicit_filter_triton(
     b_out = biases[-1]
     z32 = z2.to(f32)
     t32 = t1.to(f32)
-    k = torch.empty((L, d), device=dev, dtype=weights[-1].dtype)
+    k = empty(L, d, device=dev, dtype=weights[-1].dtype)
     if L == 0:
         return k
     grid = (cdiv(L, block_l),)

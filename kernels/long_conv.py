@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ._alloc import empty_like
 from ._triton_utils import cdiv, import_triton, interpreting, next_pow2, require_triton
 
 # Bound by _build() on first use; module globals so the kernels' `tl.` resolves.
@@ -151,7 +152,7 @@ def _chunks(B: int, d: int, n: int, chunk: int | None, budget: int | None, devic
 
 def _alloc_out(z: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
     if out is None:
-        return torch.empty_like(z, memory_format=torch.contiguous_format)
+        return empty_like(z, memory_format=torch.contiguous_format)
     if out.shape != z.shape:
         raise ValueError(f"out must have shape {tuple(z.shape)}, got {tuple(out.shape)}")
     return out

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
+from ._alloc import empty, empty_like
 from ._triton_utils import cdiv, import_triton, next_pow2, require_triton
 
 # Bound by _build() on first use; module globals so the kernels' `tl.` resolves.
@@ -192,8 +193,8 @@ def short_conv_gate_triton(
     d = _check(u, weight, bias)
     require_triton(u, weight)
     B, L, _ = u.shape
-    x0 = torch.empty((B, L, d), device=u.device, dtype=u.dtype)
-    z = torch.empty_like(x0)
+    x0 = empty(B, L, d, device=u.device, dtype=u.dtype)
+    z = empty_like(x0)
     if B == 0 or L == 0 or d == 0:
         return x0, z
     w = weight.reshape(3 * d, 3).contiguous()
