@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,9 @@ from .kernels.dispatch import implicit_filter_spectrum, long_conv, long_conv_pla
 from .kernels.implicit_filter import FilterCache, filter_features, filter_head
 from .kernels.long_conv import filter_spectrum
 from .kernels.short_conv import short_conv_gate_rows, short_conv_gate_triton
-from .model import Backbone, Block, HyenaOperator
+
+if TYPE_CHECKING:  # the model's classes, for type hints only: model.py imports this module
+    from .model import Backbone, Block, HyenaOperator
 
 # Rows per block x widest row (4d): ~16 MiB of fp32 activations per block on CPU; larger on
 # CUDA, where each block costs a handful of kernel launches.

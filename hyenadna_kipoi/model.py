@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from . import fast_path
 from .errors import ConfigError, InputError
 from .tokenizer import PAD, VOCAB_SIZE
 
@@ -334,8 +335,6 @@ class HyenaDNA(nn.Module):
         """
         self._check_ids(input_ids, prefix)
         if self.fast_path and not self.training and not torch.is_grad_enabled():
-            from . import fast_path  # imported late: it builds on this module
-
             if fast_path.supports(self.backbone):
                 return fast_path.fast_backbone(self.backbone, input_ids, prefix=prefix)
         return self.backbone(input_ids, prefix)
