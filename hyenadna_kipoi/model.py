@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,9 @@ from torch.utils.checkpoint import checkpoint
 from . import fast_path
 from .errors import ConfigError, InputError
 from .tokenizer import PAD, VOCAB_SIZE
+
+if TYPE_CHECKING:
+    from .heads import Head
 
 
 @dataclass
@@ -288,7 +291,15 @@ class HyenaDNA(nn.Module):
     ``model(input_ids)`` -> logits [B, L, 16]; ``model.embed(input_ids)`` -> [B, L, d].
     In eval mode without gradients the backbone runs on the fast path (same numbers, less
     memory); set ``model.fast_path = False`` to run the plain reference path.
+
+    ``model.head`` is the task head of a fine-tuned model (:class:`~hyenadna_kipoi.heads.Head`:
+    ``head.json`` + ``head.safetensors``), attached by
+    :func:`~hyenadna_kipoi.checkpoints.load_model`; None for a language model. The model itself
+    never reads it (it is a plain attribute, not a submodule: its tensors are not in
+    ``state_dict()``).
     """
+
+    head: Head | None = None
 
     def __init__(self, config: HyenaConfig):
         super().__init__()
