@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from hyenadna_kipoi.errors import HyenaDNAError
+from hyenadna_kipoi.resources import schema_path
 from hyenadna_kipoi.workflow import config as W
 
 min_version("9.0")
@@ -21,7 +22,7 @@ if not workflow.overwrite_configfiles:  # --configfile replaces the embedded dem
 
 CONFIG_SOURCE = workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml"
 try:
-    SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+    SCHEMA = str(schema_path("config"))  # hyenadna_kipoi/schemas/: the package's copy, the only one
     W.check_schema(config, SCHEMA, str(CONFIG_SOURCE))
     validate(config, SCHEMA)  # fills in the defaults
     MODELS = W.setup(config, str(CONFIG_SOURCE))["models"]

@@ -15,7 +15,7 @@ examples:
 
 outputs (OUT = --out or out_dir): model/ (config.json, model.safetensors, head.json,
 head.safetensors), metrics.json, metrics.tsv, predictions.tsv, history.csv, confusion.png,
-roc.png, splits.tsv, checkpoints/. Config keys: workflow/schemas/finetune.schema.yaml and
+roc.png, splits.tsv, checkpoints/. Config keys: hyenadna_kipoi/schemas/finetune.schema.yaml and
 config/README.md.
 """
 

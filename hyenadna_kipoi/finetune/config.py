@@ -1,4 +1,4 @@
-"""Fine-tuning configuration: YAML validated against ``workflow/schemas/finetune.schema.yaml``.
+"""Fine-tuning configuration: YAML validated against ``hyenadna_kipoi/schemas/finetune.schema.yaml``.
 
 The validator, its defaults and its error messages are the pretraining config's
 (:mod:`hyenadna_kipoi.train.config`); this module adds the checks that relate keys:

@@ -143,7 +143,7 @@ def _plain(value: Any) -> Any:
 def finetune(config: dict[str, Any] | str | os.PathLike, *, out: str | os.PathLike | None = None,
              resume: bool = False, device: str | None = None, progress: bool = True,
              stop_after: int | None = None) -> dict[str, Any]:
-    """Fine-tune as ``config`` (a dict or a YAML path, schema ``workflow/schemas/finetune.schema.yaml``) says.
+    """Fine-tune as ``config`` (a dict or a YAML path) says; schema: ``hyenadna_kipoi/schemas/finetune.schema.yaml``.
 
     ``out`` overrides ``out_dir``; ``resume`` continues from the newest checkpoint in
     ``OUT/checkpoints`` and reproduces the uninterrupted run exactly (same device and precision);

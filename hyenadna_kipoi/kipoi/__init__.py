@@ -25,10 +25,10 @@ Modules (importing this package does not import kipoi; ``model`` and ``dataloade
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import ModuleType
 
-ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"  # the registered source's local_path
+from ..resources import ZOO_DIR  # hyenadna_kipoi/zoo: the registered source's local_path (package data)
+
 GROUP = "HyenaDNA"
 GROUP_DIR = ZOO_DIR / GROUP
 DATALOADER_DIR = GROUP_DIR / "dataloaders"

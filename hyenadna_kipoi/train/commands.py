@@ -62,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("pretrain", help="next-nucleotide pretraining on a genome (resumable; torchrun for DDP)",
                        description="Pretrain HyenaDNA as configured in CONFIG (schema: "
-                                   "workflow/schemas/pretrain.schema.yaml). Multi-GPU/multi-node: "
+                                   "hyenadna_kipoi/schemas/pretrain.schema.yaml). Multi-GPU/multi-node: "
                                    "torchrun --nproc-per-node N $(which hyenadna) pretrain CONFIG.")
     p.add_argument("config", help="pretraining config YAML (e.g. config/pretrain-demo.yaml)")
     p.add_argument("--resume", action="store_true",

@@ -1,7 +1,8 @@
 """Pretraining configuration: YAML, validated against a JSON schema (draft 2020-12) with defaults.
 
-The schema is ``workflow/schemas/pretrain.schema.yaml``. Unknown keys are errors that
-name the key and list the allowed ones; missing keys get the schema's defaults.
+The schema is ``hyenadna_kipoi/schemas/pretrain.schema.yaml`` (package data, in the wheel).
+Unknown keys are errors that name the key and list the allowed ones; missing keys get the
+schema's defaults.
 :func:`read_yaml` and :func:`check_config` are the schema-agnostic machinery that the
 fine-tuning config (``finetune/config.py``, ``finetune.schema.yaml``) reuses.
 """
@@ -18,9 +19,9 @@ import jsonschema
 import yaml
 
 from ..errors import ConfigError
+from ..resources import schema_path
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
-SCHEMA_PATH = SCHEMA_DIR / "pretrain.schema.yaml"
+SCHEMA_PATH = schema_path("pretrain")
 
 # PyYAML (YAML 1.1) reads 6e-4 as a string; accept the exponent forms people write
 _FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$|^[-+]?\.\d+$")
@@ -50,8 +51,8 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def load_schema(name: str = "pretrain") -> dict[str, Any]:
-    """The schema ``workflow/schemas/{name}.schema.yaml`` as a dict."""
-    path = SCHEMA_DIR / f"{name}.schema.yaml"
+    """The schema ``hyenadna_kipoi/schemas/{name}.schema.yaml`` as a dict."""
+    path = schema_path(name)
     if not path.exists():
         raise ConfigError(f"the {name} config schema is missing: {path}")
     with open(path) as handle:

@@ -1,6 +1,6 @@
 """Next-nucleotide pretraining of HyenaDNA on a genome: the published recipe, resumable.
 
-``pretrain(config)`` runs a whole config (see ``workflow/schemas/pretrain.schema.yaml``):
+``pretrain(config)`` runs a whole config (see ``hyenadna_kipoi/schemas/pretrain.schema.yaml``):
 prepares the genome and the split windows, fits k-mer Markov baselines, trains with
 AdamW + warmup/cosine, gradient clipping, mixed precision on GPUs, gradient
 accumulation, sequence-length warmup stages and (under torchrun) DDP, evaluates on the
