@@ -27,7 +27,9 @@ from .score.outputs import write_embeddings, write_loglik
 def _read_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such config file (the demo's config/config.yaml and data/ belong to the "
+                          f"repository, not to the installed package: run `hyenadna demo` in a checkout of it, "
+                          f"or pass --config with a demo block whose files exist)")
     with open(path) as handle:
         try:
             config = yaml.safe_load(handle) or {}
