@@ -19,6 +19,10 @@ probabilities are the softmax over those C logits.
 Pooling: ``mean`` averages the real (unmasked) positions, ``last`` takes the last real position
 (position -1 under left padding). The trainer, ``hyenadna predict`` and the Kipoi layer all
 compute outputs through :meth:`Head.predict`.
+
+Two pieces are shared with fine-tuning and in-context learning, which build on this module:
+:func:`prompted_hidden` (a model run with soft-prompt embeddings before the input) and
+:func:`label_token_logits` (classes read as the next nucleotide, ``label_mode: token`` and ICL).
 """
 
 from __future__ import annotations
@@ -27,21 +31,96 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, InputError
 from .io import atomic_open, atomic_path
 from .tokenizer import A, C, G, PAD, T
+
+if TYPE_CHECKING:
+    from .model import HyenaDNA
 
 HEAD_JSON = "head.json"
 HEAD_WEIGHTS = "head.safetensors"
 TASKS = ("classification", "multilabel", "regression")
 POOLINGS = ("mean", "last")
 LABEL_MODES = ("head", "token")
-LABEL_TOKENS = (A, C, G, T)  # label_mode token: class c <-> nucleotide "ACGT"[c]
+LABEL_TOKENS = (A, C, G, T)  # label_mode token and ICL: class c <-> nucleotide "ACGT"[c]
+
+
+def label_token_ids(n_classes: int) -> list[int]:
+    """Vocabulary ids of the label nucleotides of ``n_classes`` classes: A, C, G, T[:C]."""
+    if not 1 <= n_classes <= len(LABEL_TOKENS):
+        raise ConfigError(f"label-as-nucleotide needs 1 to 4 classes (A, C, G, T), got {n_classes}")
+    return list(LABEL_TOKENS[:n_classes])
+
+
+def label_token_logits(last: torch.Tensor, lm_head: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """LM-head logits of the label nucleotides: hidden states [B, d] at the last position -> [B, C] float32.
+
+    ``lm_head``: the model's LM-head weight [V, d]. Class c is "the next nucleotide is
+    ACGT[c]"; softmax over these C logits gives the class probabilities. Differentiable.
+    """
+    rows = lm_head[label_token_ids(n_classes)].float().to(last.device)
+    return last.float() @ rows.T
+
+
+def prompted_hidden(model: HyenaDNA, prompt: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Hidden states of the input positions with ``prompt`` [k, d] run first: [B, L] -> [B, L, d].
+
+    HyenaDNA is causal and has no attention mask, so [PAD] tokens between the prompt and a
+    sequence would change its hidden states: each row of a left-padded batch runs as
+    ``[prompt ; its real tokens]`` (pads stripped, rows grouped by pad count), and its pad
+    positions come back as zeros. A row's result does not depend on its batch. Gradients
+    reach the prompt (and the model where it requires them).
+    """
+    _check_prompt_fits(model, prompt, input_ids)
+    B, L = input_ids.shape
+    k = prompt.shape[0]
+    n_pad = (input_ids != PAD).int().argmax(dim=1)  # leading pads (left padding); an all-pad row -> 0
+    n_pad = torch.where((input_ids == PAD).all(dim=1), torch.full_like(n_pad, L), n_pad)
+    counts = torch.unique(n_pad).tolist()
+    if counts == [0]:  # no padding: one run
+        return model.embed(input_ids, prefix=prompt)[:, k:]
+    out: torch.Tensor | None = None
+    for p in counts:
+        rows = torch.nonzero(n_pad == p).squeeze(1)
+        if p == L:
+            continue  # nothing real in these rows
+        h = model.embed(input_ids[rows, p:], prefix=prompt)[:, k:]
+        if out is None:
+            out = h.new_zeros(B, L, h.shape[-1])
+        out = out.index_put((rows,), torch.cat([h.new_zeros(len(rows), p, h.shape[-1]), h], dim=1))
+    if out is None:
+        raise InputError("every row of the batch is [PAD]; nothing to run")
+    return out
+
+
+def check_prompt_shape(prompt: torch.Tensor) -> None:
+    """Raise :class:`InputError` unless ``prompt`` is [k, d] with k > 0."""
+    if prompt.dim() != 2 or prompt.shape[0] == 0:
+        raise InputError(f"a soft prompt must be [k, d_model] with k > 0, got shape {tuple(prompt.shape)}")
+
+
+def _check_prompt_fits(model: HyenaDNA, prompt: torch.Tensor, input_ids: torch.Tensor) -> None:
+    check_prompt_shape(prompt)
+    if input_ids.dim() != 2:
+        raise InputError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+    if prompt.shape[1] != model.config.d_model:
+        raise InputError(f"soft prompt width {prompt.shape[1]} differs from the model's d_model "
+                         f"{model.config.d_model}")
+    k = prompt.shape[0]
+    total = k + input_ids.shape[1]
+    if total > model.l_max:
+        raise InputError(
+            f"soft prompt of {k} positions + input of {input_ids.shape[1]} tokens = {total} "
+            f"positions, more than the model's l_max of {model.l_max}; shorten the prompt "
+            f"(soft_prompt.length <= {max(model.l_max - input_ids.shape[1], 0)}) or the sequences"
+        )
 
 
 @dataclass
@@ -116,8 +195,7 @@ class Head:
             if lm_head is None:
                 raise ConfigError("head: label_mode 'token' needs the model's LM head")
             last = self.pool(hidden, mask) if self.pooling == "last" else replace(self, pooling="last").pool(hidden, mask)
-            rows = lm_head[list(LABEL_TOKENS[: self.n_outputs])].float().to(last.device)
-            return last @ rows.T
+            return label_token_logits(last, lm_head, self.n_outputs)
         pooled = self.pool(hidden, mask)
         return pooled @ self.weight.float().to(pooled.device).T + self.bias.float().to(pooled.device)
 
@@ -134,20 +212,18 @@ class Head:
         """Probabilities (classification, multilabel) or values (regression): [B, L, d] -> [B, C] float32."""
         return self.activate(self.logits(hidden, mask, lm_head))
 
-    def hidden(self, model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    def hidden(self, model: HyenaDNA, ids: torch.Tensor) -> torch.Tensor:
         """Last hidden states of the input positions [B, L, d] for token ids [B, L] (the prompt prepended when k > 0)."""
         if self.prompt is None:
             return model.embed(ids)
-        from .finetune.prompting import SoftPrompt  # imported late: it builds on the model
+        return prompted_hidden(model, self.prompt.detach().to(ids.device), ids)
 
-        return SoftPrompt.from_tensor(self.prompt.detach().to(ids.device)).hidden(model, ids)
-
-    def predict_logits(self, model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    def predict_logits(self, model: HyenaDNA, ids: torch.Tensor) -> torch.Tensor:
         """Logits [B, C] of left-padded token ids [B, L] under ``model`` ([PAD] positions masked out)."""
         mask = ids != PAD
         return self.logits(self.hidden(model, ids), mask, model.lm_head.weight)
 
-    def predict(self, model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    def predict(self, model: HyenaDNA, ids: torch.Tensor) -> torch.Tensor:
         """Outputs [B, C] float32 of left-padded token ids [B, L] under ``model``."""
         return self.activate(self.predict_logits(model, ids))
 

@@ -34,10 +34,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, InputError
+from ..heads import label_token_ids, label_token_logits
 from ..model import HyenaDNA
 from ..tokenizer import SEP, encode
 from .evaluate import compute_metrics
-from .prompting import label_token_ids
 from .task import Split, TaskData
 
 LABEL_NUCLEOTIDES = "ACGT"
@@ -109,7 +109,7 @@ def _by_length(prompts: Sequence[np.ndarray], batch_size: int) -> list[list[int]
 
 def label_logits(model: HyenaDNA, ids: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Next-token logits of the C label nucleotides after the last position: [B, L] -> [B, C]."""
-    return model.lm_head(model.embed(ids)[:, -1])[:, label_token_ids(n_classes)].float()
+    return label_token_logits(model.embed(ids)[:, -1], model.lm_head.weight, n_classes)
 
 
 def label_probabilities(model: HyenaDNA, prompts: Sequence[np.ndarray], n_classes: int, *, batch_size: int = 8,
