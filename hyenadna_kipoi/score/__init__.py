@@ -3,20 +3,17 @@
 from .embeddings import embed_sequences
 from .ism import IsmResult, in_silico_mutagenesis, parse_region, plot_ism, write_ism_npz, write_ism_tsv
 from .likelihood import SequenceLikelihood, sequence_loglik
-from .variants import (
+from .regions import (
     STATUSES,
     AlleleScore,
-    VcfScores,
     WindowScores,
     allele_statuses,
     auto_batch_size,
     default_window,
-    score_variants,
-    score_vcf,
-    status_counts,
     variant_windows,
     window_llrs,
 )
+from .variants import VcfScores, score_variants, score_vcf, status_counts
 from .vcf_io import Variant, read_vcf, write_annotated_vcf
 
 __all__ = [

@@ -17,8 +17,9 @@ from ..data import Genome
 from ..errors import InputError
 from ..io import atomic_path
 from ..model import HyenaDNA
-from .variants import TSV_COLUMNS, AlleleScore, Variant, check_window, opened_genome, score_variants
-from .vcf_io import write_table
+from .regions import AlleleScore, check_window
+from .variants import TSV_COLUMNS, opened_genome, score_variants
+from .vcf_io import Variant, write_table
 
 BASES = "ACGT"
 _REGION = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")

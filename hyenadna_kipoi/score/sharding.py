@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from ..data import Genome
 from ..model import HyenaConfig, HyenaDNA
-from .variants import AlleleScore, Variant, group_by_region, score_regions
+from .regions import AlleleScore, group_by_region, score_regions
+from .vcf_io import Variant
 
 TASKS_PER_PROCESS = 4
 _worker: dict = {}  # per process: model, genome and scoring options, set by _init
@@ -57,7 +58,7 @@ def score_sharded(model: HyenaDNA, fasta: str | os.PathLike, variants: Sequence[
                   contig: dict[int, str], window: int, *, batch_size: int | None, embedding_distance: bool,
                   workers: int,
                   devices: Sequence[str] | None, bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
-    """Like :func:`~.variants.score_regions`, over ``max(workers, len(devices))`` processes.
+    """Like :func:`~.regions.score_regions`, over ``max(workers, len(devices))`` processes.
 
     Process ``k`` runs on ``devices[k % len(devices)]`` (default: the model's device);
     CPU processes share the parent's torch threads between them.
