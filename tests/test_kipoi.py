@@ -28,6 +28,7 @@ import pytest
 import torch
 import yaml
 
+import hyenadna_kipoi
 from conftest import BUNDLED_FIXTURE, DATA
 from hyenadna_kipoi import PRESETS, HyenaDNA, load_model, save_model
 from hyenadna_kipoi.cli import main as hyenadna
@@ -314,6 +315,17 @@ def test_export_writes_a_relocatable_kipoi_directory(exported, tmp_path):
     (tmp_path / "not-an-export").mkdir()
     with pytest.raises(InputError, match="not a Kipoi export"):
         export_model(FIXTURE, tmp_path / "not-an-export", force=True)
+
+
+def test_dependencies_name_this_package_at_its_version(exported):
+    """An environment built from a model's or dataloader's `dependencies:` imports hyenadna_kipoi (their classes)."""
+    pin = f"hyenadna-kipoi=={hyenadna_kipoi.__version__}"
+    for row in group_rows():
+        assert pin in model_description(row)["dependencies"]["pip"], row["model"]
+    for name in ("intervals.yaml", "variants.yaml"):
+        assert pin in yaml.safe_load((DATALOADER_DIR / name).read_text())["dependencies"]["pip"], name
+    for yml in ("model.yaml", "dataloader.yaml", "variant-effect/model.yaml"):
+        assert pin in yaml.safe_load((exported / yml).read_text())["dependencies"]["pip"], yml
 
 
 def test_export_command(tmp_path, capsys):
