@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .cli_args import add_model_args, add_quiet
+from .device import resolve_device
 from .errors import HyenaDNAError, InputError
 from .finetune.commands import add_commands as add_finetune_commands
 from .finetune.icl_cli import add_commands as add_icl_commands
@@ -28,23 +30,10 @@ HYENADNA_OFFLINE=1 to forbid downloads.
 """
 
 
-def _device(name: str) -> str:
-    from .device import resolve_device
-
-    return resolve_device(name)
-
-
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", required=True, help="model directory (any layout) or preset name, e.g. tiny-1k")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default: 8)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-
-
 def _load(args: argparse.Namespace):
     from .checkpoints import load_model
 
-    return load_model(args.model, device=_device(args.device), progress=not args.quiet)
+    return load_model(args.model, device=resolve_device(args.device), progress=not args.quiet)
 
 
 def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -144,14 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="list the released presets, or describe one model")
     p.add_argument("model", nargs="?", help="model directory or preset (omit to list presets)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("fetch", help="download a released preset into the cache (size-checked, resumable)")
     p.add_argument("preset", help="preset name, e.g. tiny-1k")
     p.add_argument("--layout", choices=("hf", "original"), default="hf",
                    help="which published layout to fetch (default: hf, safetensors)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("convert", help="convert a model between the original, transformers (hf) and own layouts")
@@ -163,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="embed FASTA records or BED intervals (last hidden states)",
                        description="Embed sequences. Output format from the extension: .npy (pooled [N, d]), "
                                    ".npz (names + embeddings; per-token arrays with --pooling none), .parquet, .tsv.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--fasta", "-f", required=True, help="FASTA of sequences, or the reference FASTA with --bed")
     p.add_argument("--bed", help="BED intervals on --fasta (minus-strand intervals are reverse-complemented)")
     p.add_argument("--pooling", choices=("mean", "last", "none"), default="mean",
@@ -175,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Per-sequence log-likelihood under the model (TSV: name, length, n_scored, "
                                    "loglik_nats, bits_per_base, perplexity). Each window's first base has no "
                                    "context and is not scored.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--fasta", "-f", required=True, help="FASTA of sequences, or the reference FASTA with --bed")
     p.add_argument("--bed", help="BED intervals on --fasta")
     p.add_argument("--window", type=int, help="score long sequences in non-overlapping windows of this many bases "
@@ -193,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")
     p.add_argument("--config", default="config/config.yaml", help="demo config (default: config/config.yaml)")
     p.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,4 +1,4 @@
-"""Which torch device ``auto`` means."""
+"""Which torch device ``auto`` means (and a comma-separated list of devices)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def resolve_device(name: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_devices(spec: str) -> list[str]:
+    """A comma-separated list (``cuda:0,cuda:1``), each name resolved by :func:`resolve_device`."""
+    return [resolve_device(name.strip()) for name in spec.split(",") if name.strip()]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import add_batch_size, add_device, add_quiet
+
 FINETUNE_EPILOG = """\
 examples:
   hyenadna finetune config/finetune-peaks.yaml
@@ -64,8 +66,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", help="output folder (default: out_dir of the config)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in OUT/checkpoints (starts fresh when there is none)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's device, auto)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-evaluation lines")
+    add_device(p, default=None, help="cpu, cuda, cuda:1 ... (default: the config's device, auto)")
+    add_quiet(p, help="no progress bar or per-evaluation lines")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("predict", help="predict with a fine-tuned model (FASTA records or BED intervals)",
@@ -81,7 +83,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length", type=int, help="recentre each --bed interval to this many bases first (use the "
                    "task.input.length the model was fine-tuned with)")
     p.add_argument("--out", "-o", required=True, help="output TSV")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default: 8)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_batch_size(p)
+    add_device(p)
+    add_quiet(p)
     p.set_defaults(func=cmd_predict)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cli_args import add_batch_size, add_device, add_model, add_quiet
 from .evaluate import json_safe
 
 
@@ -102,11 +103,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "from train. Writes OUT/icl_metrics.json and OUT/icl_predictions.tsv.")
     p.add_argument("config", help="fine-tuning config YAML (task, model.init and icl blocks are read)")
     p.add_argument("--out", "-o", help="output folder (default: the config's out_dir)")
-    p.add_argument("--model", "-m", help="model folder or preset (default: the config's model.init)")
+    add_model(p, required=False, help="model folder or preset (default: the config's model.init)")
     p.add_argument("--shots", type=int, nargs="+", help="demonstration counts to evaluate, e.g. 2 4 "
                                                         "(default: icl.shots; 0-shot is always added)")
     p.add_argument("--queries", type=int, help="test queries to score (default: icl.queries)")
-    p.add_argument("--batch-size", type=int, help="prompts per forward pass (default: train.micro_batch_size)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's device)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_batch_size(p, default=None, help="prompts per forward pass (default: train.micro_batch_size)")
+    add_device(p, default=None, help="cpu, cuda, cuda:1 ... (default: the config's device)")
+    add_quiet(p)
     p.set_defaults(func=cmd_icl)

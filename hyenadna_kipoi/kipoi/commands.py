@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import add_model, add_quiet
+
 
 def cmd_kipoi_setup(args: argparse.Namespace) -> int:
     from .render import group_rows
@@ -46,9 +48,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "example and the expected predictions, so that `kipoi test DIR --source dir` and "
                                    "`kipoi predict DIR --source dir` work. Language models also get "
                                    "DIR/variant-effect; models with head.json export as classifiers.")
-    p.add_argument("--model", "-m", required=True, help="model directory (any layout) or preset name")
+    add_model(p, help="model directory (any layout) or preset name")
     p.add_argument("--out", "-o", required=True, help="output directory (must not exist, unless --force)")
     p.add_argument("--name", help="model name in the docs (default: the output directory's name)")
     p.add_argument("--force", action="store_true", help="replace an existing export in --out")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_export_kipoi)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import add_model_args
+from ..device import resolve_devices
 from ..errors import InputError
 
 SCORE_DESCRIPTION = """\
@@ -31,22 +33,12 @@ heatmap of the substitutions).
 """
 
 
-def _devices(spec: str) -> list[str]:
-    from ..cli import _device
-
-    return [_device(name.strip()) for name in spec.split(",") if name.strip()]
-
-
 def _add_scoring_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import _add_model_args
-
-    _add_model_args(p)
-    actions = {a.dest: a for a in p._actions}
-    actions["device"].help = ("cpu, cuda, cuda:1, or several, e.g. cuda:0,cuda:1 (one process each) (default: cuda "
-                              "when present, else cpu)")
-    actions["batch_size"].help = ("windows per forward pass (default: 4,096 tokens' worth on a CPU, e.g. 4 windows "
-                                  "of 1,024; 262,144 on a GPU)")
-    p.set_defaults(batch_size=None)
+    add_model_args(p, device_help="cpu, cuda, cuda:1, or several, e.g. cuda:0,cuda:1 (one process each) (default: "
+                                  "cuda when present, else cpu)",
+                   batch_size_default=None,
+                   batch_size_help="windows per forward pass (default: 4,096 tokens' worth on a CPU, e.g. 4 windows "
+                                   "of 1,024; 262,144 on a GPU)")
     p.add_argument("--fasta", "-f", required=True, help="reference FASTA (plain or bgzip; a .fai is made beside it)")
     p.add_argument("--window", "-w", type=int,
                    help="window length W in bases (default: the model's l_max - 2, at most 32,768)")
@@ -58,7 +50,7 @@ def _add_scoring_args(p: argparse.ArgumentParser) -> None:
 def _load_for(args: argparse.Namespace):
     from ..checkpoints import load_model
 
-    devices = _devices(args.device)
+    devices = resolve_devices(args.device)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.batch_size is not None and args.batch_size < 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import add_quiet
+
 
 def cmd_download_genome(args: argparse.Namespace) -> int:
     from ..data.genome import Genome
@@ -48,7 +50,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "resumable; size/sha256/md5-checked; atomic), decompress plain gzip to "
                                    "genome.prepared, build the .fai index, and fetch intervals.regions.url.")
     p.add_argument("config", help="pretraining config YAML (e.g. config/pretrain-demo.yaml)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_download_genome)
 
     p = sub.add_parser("intervals", help="sample fixed-length training windows per split (pybedtools)",
@@ -57,7 +59,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "with a split column, assembly gaps and a blacklist removed.")
     p.add_argument("config", help="pretraining config YAML")
     p.add_argument("--force", action="store_true", help="rebuild even when the BEDs match the settings")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_intervals)
 
     p = sub.add_parser("pretrain", help="next-nucleotide pretraining on a genome (resumable; torchrun for DDP)",
@@ -67,5 +69,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="pretraining config YAML (e.g. config/pretrain-demo.yaml)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in out_dir (starts fresh when there is none)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet(p, help="no progress bar")
     p.set_defaults(func=cmd_pretrain)

@@ -18,6 +18,7 @@ import argparse
 import json
 from typing import Any
 
+from ..cli_args import add_quiet
 from ..errors import ConfigError, InputError
 
 STAGES = ("pretrain", "finetune", "icl")
@@ -113,17 +114,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("out")
     s.add_argument("--sha256")
     s.add_argument("--md5")
-    s.add_argument("--quiet", "-q", action="store_true")
+    add_quiet(s, help=None)
     s = steps.add_parser("index", help="decompress (plain gzip) and index a reference FASTA")
     s.add_argument("fasta")
     s.add_argument("--prepared", required=True, help="where a plain-gzip FASTA is decompressed to")
-    s.add_argument("--quiet", "-q", action="store_true")
+    add_quiet(s, help=None)
     s = steps.add_parser("gaps", help="BED of assembly gaps (N runs) plus an optional blacklist, merged")
     s.add_argument("fasta")
     s.add_argument("--out", required=True)
     s.add_argument("--blacklist")
     s.add_argument("--min-gap", type=int, default=1)
-    s.add_argument("--quiet", "-q", action="store_true")
+    add_quiet(s, help=None)
     s = steps.add_parser("check-vcf", help="fail when VCF records lie on contigs absent from the genome")
     s.add_argument("vcf")
     s.add_argument("fasta")
