@@ -46,55 +46,77 @@ def _json_mapping(text: str | None, option: str) -> dict[str, Any] | None:
     return value
 
 
-def _cmd(args: argparse.Namespace) -> int:
-    progress = not getattr(args, "quiet", False)
-    if args.step == "stage-config":
-        from .config import write_stage_config
+def cmd_stage_config(args: argparse.Namespace) -> int:
+    from .config import write_stage_config
 
-        path = write_stage_config(args.kind, _json_mapping(args.settings, "--settings"), args.out,
-                                  reference=_json_mapping(args.reference, "--reference"), out_dir=args.out_dir)
-        print(f"wrote {path}")
-    elif args.step == "download":
-        from .reference import download_checked
+    path = write_stage_config(args.kind, _json_mapping(args.settings, "--settings"), args.out,
+                              reference=_json_mapping(args.reference, "--reference"), out_dir=args.out_dir)
+    print(f"wrote {path}")
+    return 0
 
-        path = download_checked(args.url, args.out, sha256=args.sha256, md5=args.md5, progress=progress)
-        print(f"{args.url} -> {path} (verified)")
-    elif args.step == "index":
-        from .reference import index_reference
 
-        path = index_reference(args.fasta, args.prepared, progress=progress)
-        print(f"{args.fasta} -> {path} (+ .fai)")
-    elif args.step == "gaps":
-        from .reference import write_gaps
+def cmd_download(args: argparse.Namespace) -> int:
+    from .reference import download_checked
 
-        n = write_gaps(args.fasta, args.out, blacklist=args.blacklist, min_gap=args.min_gap, progress=progress)
-        print(f"{n:,} excluded interval(s) (gaps{' + blacklist' if args.blacklist else ''}) -> {args.out}")
-    elif args.step == "check-vcf":
-        from .checks import check_vcf
+    path = download_checked(args.url, args.out, sha256=args.sha256, md5=args.md5, progress=not args.quiet)
+    print(f"{args.url} -> {path} (verified)")
+    return 0
 
-        counts = check_vcf(args.vcf, args.fasta, key=args.key, allow_missing=args.allow_missing)
-        print(f"{args.vcf}: {sum(counts.values()):,} record(s) on {len(counts)} contig(s), "
-              f"all checked against {args.fasta}")
-    elif args.step == "reset-run":
-        from .checks import reset_run
 
-        removed = reset_run(args.config)
-        print("checkpoints made with other settings removed" if removed else "nothing to reset")
-    elif args.step == "plot-vep":
-        from .plots import plot_vep
+def cmd_index(args: argparse.Namespace) -> int:
+    from .reference import index_reference
 
-        counts = plot_vep(_pairs(args.tsv, "--tsv"), args.out)
-        print(f"scored alleles {counts} -> {args.out}")
-    elif args.step == "plot-embeddings":
-        from .plots import plot_embeddings
+    path = index_reference(args.fasta, args.prepared, progress=not args.quiet)
+    print(f"{args.fasta} -> {path} (+ .fai)")
+    return 0
 
-        n = plot_embeddings(_pairs(args.npz, "--npz"), args.out)
-        print(f"{n} embeddings -> {args.out}")
-    elif args.step == "plot-finetune":
-        from .plots import plot_finetune
 
-        n = plot_finetune(_pairs(args.metrics, "--metrics"), args.out, args.table)
-        print(f"{n} metric value(s) -> {args.out}, {args.table}")
+def cmd_gaps(args: argparse.Namespace) -> int:
+    from .reference import write_gaps
+
+    n = write_gaps(args.fasta, args.out, blacklist=args.blacklist, min_gap=args.min_gap, progress=not args.quiet)
+    print(f"{n:,} excluded interval(s) (gaps{' + blacklist' if args.blacklist else ''}) -> {args.out}")
+    return 0
+
+
+def cmd_check_vcf(args: argparse.Namespace) -> int:
+    from .checks import check_vcf
+
+    counts = check_vcf(args.vcf, args.fasta, key=args.key, allow_missing=args.allow_missing)
+    print(f"{args.vcf}: {sum(counts.values()):,} record(s) on {len(counts)} contig(s), "
+          f"all checked against {args.fasta}")
+    return 0
+
+
+def cmd_reset_run(args: argparse.Namespace) -> int:
+    from .checks import reset_run
+
+    removed = reset_run(args.config)
+    print("checkpoints made with other settings removed" if removed else "nothing to reset")
+    return 0
+
+
+def cmd_plot_vep(args: argparse.Namespace) -> int:
+    from .plots import plot_vep
+
+    counts = plot_vep(_pairs(args.tsv, "--tsv"), args.out)
+    print(f"scored alleles {counts} -> {args.out}")
+    return 0
+
+
+def cmd_plot_embeddings(args: argparse.Namespace) -> int:
+    from .plots import plot_embeddings
+
+    n = plot_embeddings(_pairs(args.npz, "--npz"), args.out)
+    print(f"{n} embeddings -> {args.out}")
+    return 0
+
+
+def cmd_plot_finetune(args: argparse.Namespace) -> int:
+    from .plots import plot_finetune
+
+    n = plot_finetune(_pairs(args.metrics, "--metrics"), args.out, args.table)
+    print(f"{n} metric value(s) -> {args.out}, {args.table}")
     return 0
 
 
@@ -109,37 +131,45 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="the YAML file to write")
     s.add_argument("--out-dir", help="the stage run's output folder (its out_dir key)")
     s.add_argument("--reference", metavar="JSON", help="the workflow config's reference block (pretrain only)")
+    s.set_defaults(func=cmd_stage_config)
     s = steps.add_parser("download", help="checksum-verified download (https, ftp, file:// or relative file:)")
     s.add_argument("url")
     s.add_argument("out")
     s.add_argument("--sha256")
     s.add_argument("--md5")
     add_quiet(s, help=None)
+    s.set_defaults(func=cmd_download)
     s = steps.add_parser("index", help="decompress (plain gzip) and index a reference FASTA")
     s.add_argument("fasta")
     s.add_argument("--prepared", required=True, help="where a plain-gzip FASTA is decompressed to")
     add_quiet(s, help=None)
+    s.set_defaults(func=cmd_index)
     s = steps.add_parser("gaps", help="BED of assembly gaps (N runs) plus an optional blacklist, merged")
     s.add_argument("fasta")
     s.add_argument("--out", required=True)
     s.add_argument("--blacklist")
     s.add_argument("--min-gap", type=int, default=1)
     add_quiet(s, help=None)
+    s.set_defaults(func=cmd_gaps)
     s = steps.add_parser("check-vcf", help="fail when VCF records lie on contigs absent from the genome")
     s.add_argument("vcf")
     s.add_argument("fasta")
     s.add_argument("--key", default="VCF", help="config key to name in the error")
     s.add_argument("--allow-missing", action="store_true", help="fail only when no contig matches")
+    s.set_defaults(func=cmd_check_vcf)
     s = steps.add_parser("plot-vep", help="histogram of variant scores per VCF")
     s.add_argument("--tsv", nargs="+", required=True, metavar="NAME=TSV")
     s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_plot_vep)
     s = steps.add_parser("plot-embeddings", help="PCA map of embeddings coloured by label")
     s.add_argument("--npz", nargs="+", required=True, metavar="LABEL=NPZ")
     s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_plot_embeddings)
     s = steps.add_parser("plot-finetune", help="fine-tuned model vs k-mer baseline per task (PNG + TSV)")
     s.add_argument("--metrics", nargs="+", required=True, metavar="NAME=JSON")
     s.add_argument("--out", required=True)
     s.add_argument("--table", required=True)
+    s.set_defaults(func=cmd_plot_finetune)
     s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
     s.add_argument("config")
-    p.set_defaults(func=_cmd)
+    s.set_defaults(func=cmd_reset_run)
