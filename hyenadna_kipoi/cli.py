@@ -13,7 +13,6 @@ from .cli_args import add_model_args, add_quiet
 from .device import resolve_device
 from .errors import HyenaDNAError, InputError
 from .finetune.commands import add_commands as add_finetune_commands
-from .finetune.icl_cli import add_commands as add_icl_commands
 from .kipoi.commands import add_commands as add_kipoi_commands
 from .score.commands import add_commands as add_score_commands
 from .train.commands import add_commands as add_train_commands
@@ -176,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_kipoi_commands(sub)
     add_finetune_commands(sub)
-    add_icl_commands(sub)
     add_workflow_commands(sub)
 
     p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")

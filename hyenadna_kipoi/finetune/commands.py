@@ -1,13 +1,18 @@
-"""``hyenadna finetune`` and ``hyenadna predict``: argument parsing and calls, nothing more.
+"""``hyenadna finetune``, ``hyenadna predict`` and ``hyenadna icl``: argument parsing and calls, nothing more.
 
-``add_commands(sub)`` registers both on the main parser's subparsers.
+``add_commands(sub)`` registers the three on the main parser's subparsers. ``icl`` reads the
+fine-tuning CONFIG (its ``task``, ``model.init``, ``seed``, ``device`` and ``icl`` blocks), scores
+the test split with 0 and k demonstrations and writes ``OUT/icl_metrics.json`` and
+``OUT/icl_predictions.tsv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-from ..cli_args import add_batch_size, add_device, add_quiet
+from ..cli_args import add_batch_size, add_device, add_model, add_quiet
 
 FINETUNE_EPILOG = """\
 examples:
@@ -54,8 +59,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_icl(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from .config import load_finetune_config
+    from .icl import load_backbone, run_icl, summary, write_outputs
+    from .inputs import load_task
+
+    config = load_finetune_config(args.config)
+    icl = config["icl"]
+    progress = not args.quiet
+    device = resolve_device(args.device or config["device"])
+    start = time.perf_counter()
+    task = load_task(config, seed=config["seed"], source=str(args.config))
+    model = load_backbone(config, args.model, device, progress)
+    report = run_icl(model, task, shots=args.shots if args.shots is not None else icl["shots"],
+                     queries=args.queries if args.queries is not None else icl["queries"], seed=config["seed"],
+                     batch_size=args.batch_size or config["train"]["micro_batch_size"], device=device,
+                     progress=progress, instruction_steps=icl["instruction_tuning"]["steps"],
+                     instruction_lr=icl["instruction_tuning"]["lr"])
+    report = {"config": str(args.config), "init": args.model or config["model"]["init"], "device": device,
+              **report, "wall_s": round(time.perf_counter() - start, 3)}
+    out = Path(args.out or config["out_dir"])
+    metrics_path, preds_path = write_outputs(out, report)
+    print(summary(report))
+    print(f"-> {metrics_path}, {preds_path}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``finetune`` and ``predict`` on the ``hyenadna`` subparsers."""
+    """Register ``finetune``, ``predict`` and ``icl`` on the ``hyenadna`` subparsers."""
     p = sub.add_parser("finetune", help="fine-tune a model on a classification/multilabel/regression task (resumable)",
                        description="Fine-tune HyenaDNA on the task of CONFIG: AdamW, warmup + cosine, gradient "
                                    "clipping, accumulation, reverse-complement augmentation, early stopping on the "
@@ -87,3 +119,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "icl", help="k-shot in-context learning on a fine-tuning config's task (label as next nucleotide)",
+        description="Score the test split of a fine-tuning config's task by in-context learning: each query is "
+                    "preceded by k demonstrations (sequence, label nucleotide A/C/G/T, [SEP]) drawn from train, "
+                    "balanced over classes and resampled per query (seeded); the prediction is the label "
+                    "nucleotide the model finds likeliest next. 0-shot is always included. With "
+                    "icl.instruction_tuning.steps > 0 a copy of the model is first fine-tuned on k-shot prompts "
+                    "from train. Writes OUT/icl_metrics.json and OUT/icl_predictions.tsv.")
+    p.add_argument("config", help="fine-tuning config YAML (task, model.init and icl blocks are read)")
+    p.add_argument("--out", "-o", help="output folder (default: the config's out_dir)")
+    add_model(p, required=False, help="model folder or preset (default: the config's model.init)")
+    p.add_argument("--shots", type=int, nargs="+", help="demonstration counts to evaluate, e.g. 2 4 "
+                                                        "(default: icl.shots; 0-shot is always added)")
+    p.add_argument("--queries", type=int, help="test queries to score (default: icl.queries)")
+    add_batch_size(p, default=None, help="prompts per forward pass (default: train.micro_batch_size)")
+    add_device(p, default=None, help="cpu, cuda, cuda:1 ... (default: the config's device)")
+    add_quiet(p)
+    p.set_defaults(func=cmd_icl)

@@ -23,9 +23,12 @@ among its own demonstrations) with next-token cross-entropy on the label nucleot
 from __future__ import annotations
 
 import copy
+import csv
+import json
 import time
 import warnings
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,11 +36,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..checkpoints import load_model
 from ..errors import ConfigError, InputError
 from ..heads import label_token_ids, label_token_logits
-from ..model import HyenaDNA
+from ..io import atomic_open
+from ..model import HyenaConfig, HyenaDNA
 from ..tokenizer import SEP, encode
-from .evaluate import compute_metrics
+from ..train.init import init_weights
+from .evaluate import compute_metrics, json_safe
 from .task import Split, TaskData
 
 LABEL_NUCLEOTIDES = "ACGT"
@@ -243,3 +249,45 @@ def run_icl(model: HyenaDNA, task: TaskData, *, shots: int | Sequence[int] = (2,
             "seed": seed, "protocol": "demonstrations resampled per query (balanced over classes, shuffled)",
             "chance": _chance(y_true, n_classes), "results": results, "instruction_tuning": tuning,
             "predictions": predictions}
+
+
+# --------------------------------------------------------------------------- a run from a fine-tuning config: model, files
+
+
+def load_backbone(config: dict[str, Any], source: str | None, device: str, progress: bool) -> HyenaDNA:
+    """The model of ``source`` (``--model``), else the config's ``model.init``; a new seeded random model
+    from ``model.architecture`` when both are unset."""
+    source = source or config["model"]["init"]
+    if source is None:
+        torch.manual_seed(config["seed"])
+        return init_weights(HyenaDNA(HyenaConfig.from_dict(config["model"]["architecture"]))).eval().to(device)
+    return load_model(source, device=device, progress=progress)
+
+
+def write_outputs(out: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    """OUT/icl_metrics.json (everything but the predictions) and OUT/icl_predictions.tsv, atomically."""
+    metrics_path, preds_path = out / "icl_metrics.json", out / "icl_predictions.tsv"
+    with atomic_open(metrics_path) as handle:
+        json.dump(json_safe({k: v for k, v in report.items() if k != "predictions"}), handle, indent=2)
+        handle.write("\n")
+    columns = ["id", "model", "shots", "true", "predicted", *(f"p_{label}" for label in report["labels"])]
+    with atomic_open(preds_path, newline="") as handle:
+        writer = csv.DictWriter(handle, columns, delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        for row in report["predictions"]:
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    return metrics_path, preds_path
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A short table: one line per (model, shots)."""
+    chance = report["chance"]
+    lines = [f"ICL on {report['task']}: {report['n_queries']} test queries, labels "
+             + ", ".join(f"{k}->{v}" for k, v in report["label_nucleotides"].items()),
+             f"{'model':<18} {'shots':>5} {'tokens':>7} {'accuracy':>8} {'mcc':>7} {'seconds':>8}"]
+    for r in report["results"]:
+        lines.append(f"{r['model']:<18} {r['shots']:>5} {r['prompt_tokens']:>7} {r['accuracy']:>8.3f} "
+                     f"{r['mcc']:>7.3f} {r['wall_s']:>8.2f}")
+    lines.append(f"chance: accuracy {chance['uniform_accuracy']:.3f} (uniform), {chance['majority_accuracy']:.3f} "
+                 "(majority class), mcc 0")
+    return "\n".join(lines)
