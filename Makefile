@@ -1,6 +1,9 @@
 # hyenadna-kipoi: install, test, demo, bench.
 #
-#   make install      create .venv and install everything (fast no-op when nothing changed)
+#   make install      create .venv and install everything (fast no-op when nothing changed; this
+#                     package as an editable install, for development)
+#   make wheel        build dist/hyenadna_kipoi-<version>-py3-none-any.whl (no download), for
+#                     `pip install` into another environment
 #   make test         run the whole pytest suite in .venv (first installs Debian's SLURM daemons with
 #                     apt when missing, for the test that runs jobs on a one-node SLURM)
 #   make demo         run the workflow on the embedded demo config (results/, results/report.html)
@@ -31,7 +34,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install bedtools slurm-packages test demo bench clean distclean
+.PHONY: install bedtools slurm-packages wheel test demo bench clean distclean
 
 install: bedtools $(STAMP)
 
@@ -74,6 +77,14 @@ $(STAMP): requirements.txt requirements-kipoi.txt requirements-slurm.txt pyproje
 	# Register the HyenaDNA Kipoi model group as the local source `hyenadna` (idempotent).
 	$(BIN)/hyenadna kipoi-setup
 	touch $@
+
+# The wheel: the package, its subpackages (kernels included), the config schemas and the Kipoi
+# model group (package data). Built with the venv's setuptools (no build isolation, no index);
+# build/ is removed first so that no file deleted from the sources lingers in the wheel.
+wheel: $(STAMP)
+	rm -rf build
+	$(PIP) wheel --no-deps --no-build-isolation --no-index -w dist .
+	@ls -1 dist/hyenadna_kipoi-*.whl
 
 test: install slurm-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
