@@ -13,12 +13,11 @@ from . import numerics
 
 numerics.configure()  # before any computation: fixed threads, no dynamic teams, MKL reproducible mode
 
+from ._version import __version__
 from .checkpoints import PRESETS, convert, load_model, save_model
 from .errors import CheckpointError, ConfigError, DownloadError, HyenaDNAError, InputError
 from .model import HyenaConfig, HyenaDNA, count_parameters
 from .tokenizer import decode, decode_batch, encode, encode_batch
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PRESETS", "CheckpointError", "ConfigError", "DownloadError", "HyenaConfig", "HyenaDNA", "HyenaDNAError",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
+from ._version import __version__
 from .cli_args import add_model_args, add_quiet
 from .device import resolve_device
 from .errors import HyenaDNAError, InputError
