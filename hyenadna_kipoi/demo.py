@@ -7,6 +7,7 @@ Snakemake workflow takes over. Every output lands in one folder, listed in its
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from .checkpoints import load_model, save_model
+from .cli_args import add_quiet
 from .data import read_fasta
 from .device import resolve_device
 from .errors import ConfigError
@@ -99,3 +101,17 @@ def run_demo(config_path: str | os.PathLike, out: str | os.PathLike, *, progress
         handle.write("\nA uniform guess over A/C/G/T is 2 bits/base; a trained model scores below that.\n")
     print(f"[demo] done in {seconds:.1f} s; see {out / 'summary.md'}")
     return out
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(args.config, args.out, progress=not args.quiet)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``hyenadna demo`` on the ``hyenadna`` subparsers."""
+    p = sub.add_parser("demo", help="run the embedded demo: load a model, embed and score the bundled sequences")
+    p.add_argument("--config", default="config/config.yaml", help="demo config (default: config/config.yaml)")
+    p.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
+    add_quiet(p)
+    p.set_defaults(func=cmd_demo)

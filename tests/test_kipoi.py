@@ -36,7 +36,7 @@ from hyenadna_kipoi.data import Genome, read_bed
 from hyenadna_kipoi.download import file_digest
 from hyenadna_kipoi.errors import CheckpointError, ConfigError, DownloadError, InputError
 from hyenadna_kipoi.kipoi import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR, ZOO_DIR
-from hyenadna_kipoi.kipoi.commands import add_commands
+from hyenadna_kipoi.kipoi.commands import register
 from hyenadna_kipoi.kipoi.compat import restore_numpy_aliases
 from hyenadna_kipoi.kipoi.export import EXPECT, export_model
 from hyenadna_kipoi.heads import Head, load_head, save_head
@@ -67,7 +67,7 @@ BED_LABELS = ["peak_a", "peak_b", "chr2:1001-1300", "peak_d", "peak_e"]
 
 def kipoi_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyenadna")
-    add_commands(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     return parser
 
 

@@ -297,13 +297,13 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("hyenadna pretrain: error: ") and "unknown config key train.warmup" in err
 
 
-def test_add_commands_registers_on_a_parser():
+def test_register_adds_the_subcommands_to_a_parser():
     import argparse
 
-    from hyenadna_kipoi.train.commands import add_commands
+    from hyenadna_kipoi.train.commands import register
 
     parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["pretrain", "c.yaml", "--resume"])
     assert args.resume and args.func.__name__ == "cmd_pretrain"
     assert parser.parse_args(["intervals", "c.yaml", "--force"]).force

@@ -1,6 +1,6 @@
 """``hyenadna finetune``, ``hyenadna predict`` and ``hyenadna icl``: argument parsing and calls, nothing more.
 
-``add_commands(sub)`` registers the three on the main parser's subparsers. ``icl`` reads the
+``register(sub)`` registers the three on the main parser's subparsers. ``icl`` reads the
 fine-tuning CONFIG (its ``task``, ``model.init``, ``seed``, ``device`` and ``icl`` blocks), scores
 the test split with 0 and k demonstrations and writes ``OUT/icl_metrics.json`` and
 ``OUT/icl_predictions.tsv``.
@@ -86,7 +86,7 @@ def cmd_icl(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register ``finetune``, ``predict`` and ``icl`` on the ``hyenadna`` subparsers."""
     p = sub.add_parser("finetune", help="fine-tune a model on a classification/multilabel/regression task (resumable)",
                        description="Fine-tune HyenaDNA on the task of CONFIG: AdamW, warmup + cosine, gradient "

@@ -1,6 +1,6 @@
 """``hyenadna kipoi-setup`` and ``hyenadna export-kipoi``: argument parsing and calls, nothing more.
 
-The CLI wires these in with ``add_commands(sub)`` on its subparsers; each handler returns an
+The CLI wires these in with ``register(sub)`` on its subparsers; each handler returns an
 exit code and lets :class:`~hyenadna_kipoi.errors.HyenaDNAError` reach the CLI's handler.
 """
 
@@ -32,7 +32,7 @@ def cmd_export_kipoi(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register ``kipoi-setup`` and ``export-kipoi`` on the ``hyenadna`` subparsers."""
     p = sub.add_parser("kipoi-setup", help="register the HyenaDNA Kipoi model group as the local kipoi source 'hyenadna'",
                        description="Add (or correct) the local source 'hyenadna' in kipoi's ~/.kipoi/config.yaml, "

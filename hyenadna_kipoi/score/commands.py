@@ -1,6 +1,7 @@
-"""The ``score-variants`` and ``ism`` subcommands: argument parsing and calls into the scoring API.
+"""The scoring subcommands ``embed``, ``loglik``, ``score-variants`` and ``ism``: argument parsing and
+calls into the scoring API, nothing more.
 
-``hyenadna_kipoi.cli`` registers them with :func:`add_commands`.
+``hyenadna_kipoi.cli`` registers them with :func:`register`.
 """
 
 from __future__ import annotations
@@ -8,8 +9,14 @@ from __future__ import annotations
 import argparse
 
 from ..cli_args import add_model_args
-from ..device import resolve_devices
+from ..device import resolve_device, resolve_devices
 from ..errors import InputError
+
+EMBED_DESCRIPTION = ("Embed sequences. Output format from the extension: .npy (pooled [N, d]), .npz (names + "
+                     "embeddings; per-token arrays with --pooling none), .parquet, .tsv.")
+
+LOGLIK_DESCRIPTION = ("Per-sequence log-likelihood under the model (TSV: name, length, n_scored, loglik_nats, "
+                      "bits_per_base, perplexity). Each window's first base has no context and is not scored.")
 
 SCORE_DESCRIPTION = """\
 Zero-shot variant-effect scores: for each (record, ALT allele) the log-likelihood
@@ -31,6 +38,45 @@ every position of a region (chrom:start-end, 1-based, inclusive). Outputs: a TSV
 G T, NaN at the reference base) and a PNG (logo of -mean LLR per position over a
 heatmap of the substitutions).
 """
+
+
+def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Names and sequences from --fasta, or from --bed intervals on --fasta (minus strand reverse-complemented)."""
+    from ..data.sequences import read_sequences
+
+    return read_sequences(None if args.bed else args.fasta, args.bed, args.fasta)
+
+
+def _load(args: argparse.Namespace):
+    from ..checkpoints import load_model
+
+    return load_model(args.model, device=resolve_device(args.device), progress=not args.quiet)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embeddings import embed_sequences
+    from .outputs import write_embeddings
+
+    names, seqs = _read_inputs(args)
+    model = _load(args)
+    emb = embed_sequences(model, seqs, pooling=args.pooling, names=names, batch_size=args.batch_size,
+                          progress=not args.quiet)
+    write_embeddings(args.out, names, emb)
+    print(f"embedded {len(seqs)} sequence(s) ({args.pooling} pooling, d={model.config.d_model}) -> {args.out}")
+    return 0
+
+
+def cmd_loglik(args: argparse.Namespace) -> int:
+    from .likelihood import sequence_loglik
+    from .outputs import write_loglik
+
+    names, seqs = _read_inputs(args)
+    model = _load(args)
+    scores = sequence_loglik(model, seqs, window=args.window, names=names, batch_size=args.batch_size,
+                             progress=not args.quiet)
+    write_loglik(args.out, names, seqs, scores)
+    print(f"scored {len(seqs)} sequence(s) -> {args.out}")
+    return 0
 
 
 def _add_scoring_args(p: argparse.ArgumentParser) -> None:
@@ -93,8 +139,28 @@ def cmd_ism(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``score-variants`` and ``ism`` on the ``hyenadna`` subparsers."""
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register ``embed``, ``loglik``, ``score-variants`` and ``ism`` on the ``hyenadna`` subparsers."""
+    p = sub.add_parser("embed", help="embed FASTA records or BED intervals (last hidden states)",
+                       description=EMBED_DESCRIPTION)
+    add_model_args(p)
+    p.add_argument("--fasta", "-f", required=True, help="FASTA of sequences, or the reference FASTA with --bed")
+    p.add_argument("--bed", help="BED intervals on --fasta (minus-strand intervals are reverse-complemented)")
+    p.add_argument("--pooling", choices=("mean", "last", "none"), default="mean",
+                   help="mean over positions, last position, or none (per-token, .npz only) (default: mean)")
+    p.add_argument("--out", "-o", required=True, help="output file: .npy, .npz, .parquet or .tsv")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("loglik", help="log-likelihood and bits per base of FASTA records or BED intervals",
+                       description=LOGLIK_DESCRIPTION)
+    add_model_args(p)
+    p.add_argument("--fasta", "-f", required=True, help="FASTA of sequences, or the reference FASTA with --bed")
+    p.add_argument("--bed", help="BED intervals on --fasta")
+    p.add_argument("--window", type=int, help="score long sequences in non-overlapping windows of this many bases "
+                                              "(at most the model's l_max)")
+    p.add_argument("--out", "-o", required=True, help="output TSV")
+    p.set_defaults(func=cmd_loglik)
+
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("score-variants", help="zero-shot log-likelihood-ratio scores of VCF variants",
                        description=SCORE_DESCRIPTION, formatter_class=fmt)

@@ -1,6 +1,6 @@
 """``hyenadna`` subcommands for genome data and pretraining: argument parsing and calls, nothing more.
 
-``add_commands(sub)`` registers ``download-genome``, ``intervals`` and ``pretrain`` on the
+``register(sub)`` registers ``download-genome``, ``intervals`` and ``pretrain`` on the
 main parser's subparsers. Each takes the pretraining CONFIG (YAML), so the Snakemake
 rules pass one file through every stage.
 """
@@ -43,7 +43,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register the data and pretraining subcommands on ``sub`` (from ``parser.add_subparsers``)."""
     p = sub.add_parser("download-genome", help="download, verify, decompress and index the genome of a pretrain config",
                        description="Fetch genome.fasta from genome.url when missing (https://, ftp://, file://; "

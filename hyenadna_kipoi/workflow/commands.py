@@ -120,7 +120,7 @@ def cmd_plot_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register ``hyenadna workflow STEP`` (the Snakemake workflow's small steps)."""
     p = sub.add_parser("workflow", help="small steps of the Snakemake workflow (stage configs, download, gaps, "
                        "checks, plots)", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
