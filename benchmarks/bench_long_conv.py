@@ -34,9 +34,9 @@ import torch
 
 try:
     from hyenadna_kipoi import kernels as K
-except Exception:  # noqa: BLE001 - not installed / package broken: use the source folder
+except ImportError:  # not installed: the checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import kernels as K  # type: ignore[no-redef]
+    from hyenadna_kipoi import kernels as K
 
 LC = import_module(K.__name__ + ".long_conv")
 

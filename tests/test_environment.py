@@ -379,19 +379,16 @@ def test_triton_interpreter_runs_on_cpu_tensors(tmp_path, offline_env):
 # --------------------------------------------------------------------------- this package
 
 
-def test_kernels_folder_is_installed_as_hyenadna_kipoi_kernels():
+def test_setuptools_finds_every_package_no_hand_kept_list():
+    """The kernels are a subpackage like any other; what the wheel carries: tests/test_wheel.py."""
+    from setuptools import find_namespace_packages
+
     import hyenadna_kipoi.kernels as kernels
 
-    assert Path(kernels.__file__).resolve().parent == REPO / "kernels"
-
-
-def test_pyproject_lists_every_package():
-    """A non-editable install ships only the packages listed in pyproject.toml."""
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    on_disk = set()
-    for root, prefix in ((REPO / "hyenadna_kipoi", "hyenadna_kipoi"), (REPO / "kernels", "hyenadna_kipoi.kernels")):
-        for init in root.rglob("__init__.py"):
-            rel = init.parent.relative_to(root).parts
-            on_disk.add(".".join((prefix, *rel)))
-    missing = sorted(on_disk - listed)
-    assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml"
+    assert Path(kernels.__file__).resolve().parent == REPO / "hyenadna_kipoi" / "kernels"
+    setuptools_config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools_config["packages"] == {"find": {"include": ["hyenadna_kipoi*"]}}
+    assert "package-dir" not in setuptools_config
+    found = set(find_namespace_packages(REPO, include=["hyenadna_kipoi*"]))
+    on_disk = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "hyenadna_kipoi").rglob("__init__.py")}
+    assert on_disk <= found and "hyenadna_kipoi.kernels" in found

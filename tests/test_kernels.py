@@ -28,9 +28,9 @@ if not CUDA:
 
 try:
     from hyenadna_kipoi import kernels as K
-except ImportError:  # package not installed, or its other modules are broken: test the folder
+except ImportError:  # package not installed: the checkout's
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import kernels as K  # type: ignore[no-redef]
+    from hyenadna_kipoi import kernels as K
 
 SC = import_module(K.__name__ + ".short_conv")
 LC = import_module(K.__name__ + ".long_conv")

@@ -36,7 +36,7 @@ from hyenadna_kipoi.kipoi.export import EXPECT
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-SOURCES = ("pyproject.toml", "README.md", "hyenadna_kipoi", "kernels")  # what `pip wheel .` reads
+SOURCES = ("pyproject.toml", "README.md", "hyenadna_kipoi")  # what `pip wheel .` reads
 JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
 GENOME = DATA / "genomes" / "human_hg19_sample_segments.fa"
 W = 256
