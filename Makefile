@@ -80,10 +80,12 @@ $(STAMP): requirements.txt requirements-kipoi.txt requirements-slurm.txt pyproje
 
 # The wheel: the package, its subpackages (kernels included), the config schemas and the Kipoi
 # model group (package data). Built with the venv's setuptools (no build isolation, no index);
-# build/ is removed first so that no file deleted from the sources lingers in the wheel.
+# build/ is removed first so that no file deleted from the sources lingers in the wheel, and
+# afterwards with the egg-info setuptools leaves in the checkout.
 wheel: $(STAMP)
 	rm -rf build
 	$(PIP) wheel --no-deps --no-build-isolation --no-index -w dist .
+	rm -rf build hyenadna_kipoi.egg-info
 	@ls -1 dist/hyenadna_kipoi-*.whl
 
 test: install slurm-packages
