@@ -7,7 +7,7 @@ import torch
 
 from hyenadna_kipoi.errors import ConfigError, InputError
 from hyenadna_kipoi.finetune.prompting import SoftPrompt
-from hyenadna_kipoi.heads import label_token_ids, label_token_logits
+from hyenadna_kipoi.heads import label_token_ids
 from hyenadna_kipoi.model import HyenaConfig, HyenaDNA
 from hyenadna_kipoi.tokenizer import A, C, G, PAD, T, encode, encode_batch
 
@@ -94,7 +94,7 @@ def test_gradient_reaches_only_the_prompt_when_the_backbone_is_frozen():
     assert all(p.grad is None for p in model.parameters())
     # and with a trainable backbone, the model gets gradients too
     model.requires_grad_(True)
-    label_token_logits(prompt.hidden(model, ids)[:, -1], model.lm_head.weight, 2).sum().backward()
+    prompt.label_token_logits(model, ids, 2).sum().backward()
     assert model.backbone.embeddings.word_embeddings.weight.grad is not None
 
 
@@ -120,8 +120,7 @@ def test_label_token_logits_pick_the_nucleotide_rows_at_the_last_position():
     with torch.no_grad():
         logits = model(ids, prefix=prompt.prompt)[:, -1]
         for n in (1, 2, 3, 4):
-            got = label_token_logits(prompt.hidden(model, ids)[:, -1], model.lm_head.weight, n)
-            torch.testing.assert_close(got, logits[:, [A, C, G, T][:n]])
+            torch.testing.assert_close(prompt.label_token_logits(model, ids, n), logits[:, [A, C, G, T][:n]])
 
 
 def test_prompt_initialisations():
@@ -155,5 +154,4 @@ def test_label_nucleotides_are_the_next_token_of_a_prompted_sequence():
     ids = _ids("CCGTA")
     with torch.no_grad():
         expected = model(torch.cat([head[None], ids], dim=1))[:, -1, [A, C, G, T]]
-        got = label_token_logits(prompt.hidden(model, ids)[:, -1], model.lm_head.weight, 4)
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(prompt.label_token_logits(model, ids, 4), expected, rtol=0, atol=1e-6)

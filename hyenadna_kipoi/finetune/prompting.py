@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..heads import LABEL_TOKENS, check_prompt_shape, prompted_hidden
+from ..heads import LABEL_TOKENS, check_prompt_shape, label_token_logits, prompted_hidden
 from ..model import HyenaDNA
 
 PROMPT_INITS = ("vocab", "normal")
@@ -76,6 +76,11 @@ class SoftPrompt(nn.Module):
         Gradients reach the prompt (and the model where it requires them).
         """
         return prompted_hidden(model, self.prompt, input_ids)
+
+    def label_token_logits(self, model: HyenaDNA, input_ids: Tensor, n_classes: int) -> Tensor:
+        """LM-head logits of the label nucleotides after the last position: [B, L] -> [B, C] float32
+        (:func:`~hyenadna_kipoi.heads.label_token_logits` of the prompted hidden states)."""
+        return label_token_logits(self.hidden(model, input_ids)[:, -1], model.lm_head.weight, n_classes)
 
     def forward(self, model: HyenaDNA, input_ids: Tensor) -> Tensor:
         """Same as :meth:`hidden`."""
