@@ -11,7 +11,7 @@ from snakemake.utils import min_version, validate
 
 from hyenadna_kipoi.errors import HyenaDNAError
 from hyenadna_kipoi.resources import schema_path
-from hyenadna_kipoi.workflow import config as W
+from hyenadna_kipoi.workflow import config as wfconfig, plan
 
 min_version("9.0")
 
@@ -20,12 +20,13 @@ if not workflow.overwrite_configfiles:  # --configfile replaces the embedded dem
     configfile: "config/config.yaml"
 
 
+# the config in use; with several --configfile the last one wins (Snakemake merges them in that order)
 CONFIG_SOURCE = workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml"
 try:
     SCHEMA = str(schema_path("config"))  # hyenadna_kipoi/schemas/: the package's copy, the only one
-    W.check_schema(config, SCHEMA, str(CONFIG_SOURCE))
+    wfconfig.check_schema(config, SCHEMA, str(CONFIG_SOURCE))
     validate(config, SCHEMA)  # fills in the defaults
-    MODELS = W.setup(config, str(CONFIG_SOURCE))["models"]
+    MODELS = wfconfig.setup(config, str(CONFIG_SOURCE))["models"]
 except HyenaDNAError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 
@@ -44,4 +45,4 @@ include: "workflow/rules/demo.smk"
 
 rule all:
     input:
-        all_outputs(),
+        plan.final_outputs(config, MODELS),

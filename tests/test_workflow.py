@@ -74,6 +74,17 @@ def _planned(result: subprocess.CompletedProcess) -> dict[str, int]:
     return jobs
 
 
+def _jobs(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """'rule wildcards' (e.g. 'finetune task=peaks') -> that job's text, from a dry run's job listing."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", result.stdout + result.stderr):
+        match = re.match(r"(?:local)?rule (\w+):", block)
+        if match:
+            wildcards = re.search(r"\n\s+wildcards: (.*)", block)
+            jobs[f"{match.group(1)} {wildcards.group(1)}" if wildcards else match.group(1)] = block
+    return jobs
+
+
 def _edit(path: Path, edit) -> None:
     config = yaml.safe_load(path.read_text())
     edit(config)
@@ -90,11 +101,14 @@ def test_dry_run_plans_every_stage(tmp_path, configfile):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _planned(result)
     for rule in ("download_reference", "index_reference", "gaps", "intervals", "pretrain", "pretrain_config",
-                 "stage_config", "finetune_peaks", "icl_peaks_icl", "score_variants_vcf42_example", "plot_vep",
+                 "stage_config", "finetune", "icl", "check_vcf", "score_variants", "plot_vep",
                  "embed", "plot_embeddings", "export_kipoi", "plot_finetune", "all"):
         assert jobs.get(rule, 0) >= 1, (rule, jobs)
     config = yaml.safe_load((workdir / configfile).read_text())
     assert jobs["stage_config"] == len(config["finetune"]) + len(config["icl"])
+    assert jobs["finetune"] + jobs.get("finetune_without_figures", 0) == len(config["finetune"])
+    assert jobs["icl"] == len(config["icl"])
+    assert jobs["check_vcf"] == jobs["score_variants"] == len(config["variants"])
     exports = config["kipoi"]["export"]
     assert jobs["export_kipoi"] == (1 + len(config["finetune"]) if exports == "all" else len(exports))
     if configfile == "config/hg38.yaml":
@@ -106,16 +120,10 @@ def test_slurm_profile_requests_gpus_for_training(tmp_path):
     workdir = _workflow_copy(tmp_path)
     result = _run(workdir, "--profile", "slurm", "all", "-n", "--configfile", "config/hg38.yaml", cores=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    resources = {}
-    for block in re.split(r"\n(?=(?:local)?rule )", text):
-        match = re.match(r"(?:local)?rule (\w+):", block)
-        found = re.search(r"resources: (.*)", block)
-        if match and found:
-            resources[match.group(1)] = found.group(1)
+    resources = {job: re.search(r"resources: (.*)", text).group(1) for job, text in _jobs(result).items()}
     assert "gpu=8" in resources["pretrain"] and "runtime=2880" in resources["pretrain"]
-    for rule in ("finetune_peaks", "finetune_species", "finetune_peaks_soft_prompt", "icl_peaks_icl"):
-        assert "gpu=1" in resources[rule], (rule, resources[rule])
+    for job in ("finetune task=peaks", "finetune task=species", "finetune task=peaks_soft_prompt", "icl task=peaks_icl"):
+        assert "gpu=1" in resources[job], (job, resources[job])
     assert "gpu=" not in resources["gaps"]
     assert "squeue" in (REPO / "profiles" / "slurm" / "config.v8+.yaml").read_text()
 
@@ -192,14 +200,16 @@ def test_test_config_runs_end_to_end_with_report_and_config_driven_reruns(tmp_pa
 
     # one fine-tuning parameter changed: that task, its export and the summary rerun; nothing upstream
     _edit(configfile, lambda c: c["finetune"]["peaks"]["train"].update(lr=1.0e-3))
-    plan = _planned(_run(workdir, *args, "-n"))
-    assert plan == {"stage_config": 1, "finetune_peaks": 1, "export_kipoi": 1, "plot_finetune": 1, "all": 1}, plan
+    plan = _run(workdir, *args, "-n")
+    assert set(_jobs(plan)) == {"stage_config section=finetune, name=peaks", "finetune task=peaks",
+                                "export_kipoi model=peaks", "plot_finetune", "all"}, set(_jobs(plan))
 
     # a pretraining parameter changed: pretraining and everything reading the pretrained model, not the reference
     _edit(configfile, lambda c: c["pretrain"]["config"]["train"].update(max_steps=7))
-    plan = _planned(_run(workdir, *args, "-n"))
-    assert {"pretrain", "finetune_peaks", "icl_peaks_icl", "embed", "score_variants_vcf42_example"} <= set(plan)
-    assert not {"download_reference", "index_reference", "gaps", "finetune_species"} & set(plan), plan
+    plan = set(_jobs(_run(workdir, *args, "-n")))
+    assert {"pretrain", "finetune task=peaks", "icl task=peaks_icl", "score_variants vcf=vcf42_example"} <= plan
+    assert {"embed label=peak_set_a", "embed label=peak_set_b"} <= plan
+    assert not {"download_reference", "index_reference", "gaps", "finetune task=species"} & plan, plan
 
 
 # --------------------------------------------------------------------------- misconfiguration

@@ -12,7 +12,7 @@ if "demo" in config:
             plot="results/demo/embeddings_pca.png",
             loglik="results/demo/loglik.tsv",
         params:
-            config=workflow.overwrite_configfiles[0] if workflow.overwrite_configfiles else "config/config.yaml",
+            config=CONFIG_SOURCE,  # the Snakefile's: with several --configfile, the last one wins
         log:
             "logs/demo.log",
         shell:

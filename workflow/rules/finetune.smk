@@ -1,4 +1,4 @@
-# Fine-tuning (one rule per task, soft prompts included) and in-context learning, from stage configs
+# Fine-tuning (one job per task, soft prompts included) and in-context learning, from stage configs
 # written from the workflow config: a changed task reruns only that task and what reads its outputs.
 
 
@@ -17,55 +17,62 @@ rule stage_config:
                "--out-dir results/{wildcards.section}/{wildcards.name}")
 
 
-FT_RES = res(config["finetune_resources"])
-
-for _name, _block in FINETUNE.items():
-
-    rule:
-        name:
-            f"finetune_{_name}"
-        input:
-            config=f"results/configs/finetune/{_name}.yaml",
-            model=model_input(_block.get("model", {}).get("init")),
-            data=task_inputs(_block),
-        output:
-            model=directory(f"results/finetune/{_name}/model"),
-            metrics=f"results/finetune/{_name}/metrics.json",
-            predictions=f"results/finetune/{_name}/predictions.tsv",
-            # removed before every (re)run: a changed task must not resume another run's state
-            checkpoints=directory(f"results/finetune/{_name}/checkpoints"),
-            extra=[report(f, caption=f"../report/{os.path.basename(f)[:-4]}.rst", category="3. Fine-tuning",
-                          subcategory=_name, labels={"task": _name, "figure": os.path.basename(f)[:-4]})
-                   for f in finetune_outputs(_name, _block)[2:]],
-        params:
-            out=f"results/finetune/{_name}",
-        threads: config["finetune_resources"]["cpus"]
-        resources:
-            **FT_RES,
-        log:
-            f"logs/finetune/{_name}.log",
-        shell:
-            logged("hyenadna finetune {input.config} --out {params.out} --quiet")
+# classification tasks: also a confusion matrix and a ROC curve, in the report
+rule finetune:
+    input:
+        config="results/configs/finetune/{task}.yaml",
+        model=lambda wc: plan.task_model_input(FINETUNE[wc.task]),
+        data=lambda wc: plan.task_inputs(FINETUNE[wc.task]),
+    output:
+        model=directory("results/finetune/{task}/model"),
+        metrics="results/finetune/{task}/metrics.json",
+        predictions="results/finetune/{task}/predictions.tsv",
+        # removed before every (re)run: a changed task must not resume another run's state
+        checkpoints=directory("results/finetune/{task}/checkpoints"),
+        confusion=report("results/finetune/{task}/confusion.png", caption="../report/confusion.rst",
+                         category="3. Fine-tuning", subcategory="{task}", labels={"task": "{task}", "figure": "confusion"}),
+        roc=report("results/finetune/{task}/roc.png", caption="../report/roc.rst",
+                   category="3. Fine-tuning", subcategory="{task}", labels={"task": "{task}", "figure": "roc"}),
+    wildcard_constraints:
+        task=one_of(plan.tasks_of_kind(FINETUNE, classification=True)),
+    params:
+        out="results/finetune/{task}",
+    threads: config["finetune_resources"]["cpus"]
+    resources:
+        **FINETUNE_RESOURCES,
+    log:
+        "logs/finetune/{task}.log",
+    shell:
+        logged("hyenadna finetune {input.config} --out {params.out} --quiet")
 
 
-for _name, _block in ICL.items():
+# multilabel and regression tasks: metrics and predictions only
+use rule finetune as finetune_without_figures with:
+    output:
+        model=directory("results/finetune/{task}/model"),
+        metrics="results/finetune/{task}/metrics.json",
+        predictions="results/finetune/{task}/predictions.tsv",
+        checkpoints=directory("results/finetune/{task}/checkpoints"),
+    wildcard_constraints:
+        task=one_of(plan.tasks_of_kind(FINETUNE, classification=False)),
 
-    rule:
-        name:
-            f"icl_{_name}"
-        input:
-            config=f"results/configs/icl/{_name}.yaml",
-            model=model_input(_block.get("model", {}).get("init")),
-            data=task_inputs(_block),
-        output:
-            metrics=f"results/icl/{_name}/icl_metrics.json",
-            predictions=f"results/icl/{_name}/icl_predictions.tsv",
-        params:
-            out=f"results/icl/{_name}",
-        threads: config["finetune_resources"]["cpus"]
-        resources:
-            **FT_RES,
-        log:
-            f"logs/icl/{_name}.log",
-        shell:
-            logged("hyenadna icl {input.config} --out {params.out} --quiet")
+
+rule icl:
+    input:
+        config="results/configs/icl/{task}.yaml",
+        model=lambda wc: plan.task_model_input(ICL[wc.task]),
+        data=lambda wc: plan.task_inputs(ICL[wc.task]),
+    output:
+        metrics="results/icl/{task}/icl_metrics.json",
+        predictions="results/icl/{task}/icl_predictions.tsv",
+    wildcard_constraints:
+        task=one_of(ICL),
+    params:
+        out="results/icl/{task}",
+    threads: config["finetune_resources"]["cpus"]
+    resources:
+        **FINETUNE_RESOURCES,
+    log:
+        "logs/icl/{task}.log",
+    shell:
+        logged("hyenadna icl {input.config} --out {params.out} --quiet")

@@ -7,7 +7,7 @@ rule export_kipoi:
     output:
         directory("results/kipoi/{model}"),
     wildcard_constraints:
-        model="|".join(EXPORTS) or "NONE",
+        model=one_of(KIPOI_EXPORTS),
     log:
         "logs/kipoi/{model}.log",
     shell:

@@ -1,15 +1,13 @@
 # Pretraining: the stage config (from pretrain.config + the reference), windows per split, training.
 
-if PRETRAIN:
-    PRE = config["pretrain"]
-    GPUS, NODES = PRE["resources"]["gpu"], PRE["nodes"]
+if PRETRAIN["enabled"]:
 
     rule pretrain_config:
         output:
             "results/configs/pretrain.yaml",
         params:
-            settings=json_arg(PRE["config"]),
-            reference=json_arg(REF),
+            settings=json_arg(PRETRAIN["config"]),
+            reference=json_arg(REFERENCE),
         log:
             "logs/configs/pretrain.log",
         localrule: True
@@ -20,9 +18,9 @@ if PRETRAIN:
     rule intervals:
         input:
             config="results/configs/pretrain.yaml",
-            fai=RP["fai"],
-            excluded=RP["excluded"],
-            regions=RP["regions"] if REF["regions"] else [],
+            fai=REFERENCE_PATHS["fai"],
+            excluded=REFERENCE_PATHS["excluded"],
+            regions=REFERENCE_PATHS["regions"] if REFERENCE["regions"] else [],
         output:
             train="results/pretrain/intervals/train.bed",
             valid="results/pretrain/intervals/valid.bed",
@@ -31,14 +29,6 @@ if PRETRAIN:
             "logs/pretrain/intervals.log",
         shell:
             logged("hyenadna intervals {input.config} --force --quiet")
-
-    if NODES > 1:
-        LAUNCH = (f"srun torchrun --nnodes {NODES} --nproc-per-node {GPUS} --rdzv-backend c10d "
-                  "--rdzv-endpoint $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1):29500 $(which hyenadna)")
-    elif GPUS > 1:
-        LAUNCH = f"torchrun --standalone --nproc-per-node {GPUS} $(which hyenadna)"
-    else:
-        LAUNCH = "hyenadna"
 
     rule pretrain:
         input:
@@ -53,10 +43,10 @@ if PRETRAIN:
             markov="results/pretrain/markov.tsv",
             loss=report("results/pretrain/loss.png", caption="../report/pretrain.rst", category="1. Pretraining"),
         params:
-            launch=LAUNCH,
-        threads: PRE["resources"]["cpus"]
+            launch=plan.pretrain_launcher(PRETRAIN["resources"]["gpu"], PRETRAIN["nodes"]),
+        threads: PRETRAIN["resources"]["cpus"]
         resources:
-            **res(PRE["resources"], NODES),
+            **slurm_resources(PRETRAIN["resources"], PRETRAIN["nodes"]),
         log:
             "logs/pretrain/pretrain.log",
         shell:

@@ -1,27 +1,27 @@
 # Reference genome: checksum-verified download, decompression + FASTA index, assembly gaps + blacklist BED.
 
-if REF:
-    if REF["url"]:
+if REFERENCE:
+    if REFERENCE["url"]:
 
         rule download_reference:
             output:
-                RP["fasta"],
+                REFERENCE_PATHS["fasta"],
             params:
-                url=REF["url"],
-                checks=" ".join(f"--{a} {REF[a]}" for a in ("sha256", "md5") if REF[a]),
+                url=REFERENCE["url"],
+                checks=plan.checksum_options(REFERENCE),
             log:
                 "logs/reference/download.log",
             shell:
                 logged("hyenadna workflow download {params.url} {output} {params.checks} --quiet")
 
-    if REF["regions"] and REF["regions"]["url"]:
+    if REFERENCE["regions"] and REFERENCE["regions"]["url"]:
 
         rule download_regions:
             output:
-                RP["regions"],
+                REFERENCE_PATHS["regions"],
             params:
-                url=REF["regions"]["url"],
-                checks=" ".join(f"--{a} {REF['regions'][a]}" for a in ("sha256", "md5") if REF["regions"][a]),
+                url=REFERENCE["regions"]["url"],
+                checks=plan.checksum_options(REFERENCE["regions"]),
             log:
                 "logs/reference/download_regions.log",
             shell:
@@ -29,12 +29,14 @@ if REF:
 
     rule index_reference:
         input:
-            RP["fasta"],
+            REFERENCE_PATHS["fasta"],
         output:
-            fai=RP["fai"],
-            **({"prepared": RP["prepared"]} if RP["prepared"] != RP["fasta"] else {}),
+            fai=REFERENCE_PATHS["fai"],
+            # the decompressed FASTA, when the index is not built on the downloaded or given file itself
+            **({"prepared": REFERENCE_PATHS["prepared"]}
+               if REFERENCE_PATHS["prepared"] != REFERENCE_PATHS["fasta"] else {}),
         params:
-            prepared=RP["prepared"],
+            prepared=REFERENCE_PATHS["prepared"],
         log:
             "logs/reference/index.log",
         shell:
@@ -42,14 +44,14 @@ if REF:
 
     rule gaps:
         input:
-            fasta=RP["prepared"],
-            fai=RP["fai"],
-            blacklist=REF["blacklist"] or [],
+            fasta=REFERENCE_PATHS["prepared"],
+            fai=REFERENCE_PATHS["fai"],
+            blacklist=REFERENCE["blacklist"] or [],
         output:
-            RP["excluded"],
+            REFERENCE_PATHS["excluded"],
         params:
-            blacklist=f"--blacklist {REF['blacklist']}" if REF["blacklist"] else "",
-            min_gap=REF["min_gap"],
+            blacklist=f"--blacklist {REFERENCE['blacklist']}" if REFERENCE["blacklist"] else "",
+            min_gap=REFERENCE["min_gap"],
         log:
             "logs/reference/gaps.log",
         shell:

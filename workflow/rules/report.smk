@@ -10,8 +10,8 @@ rule plot_finetune:
         table=report("results/finetune/summary.tsv", caption="../report/finetune_table.rst",
                      category="2. Fine-tuning summary"),
     params:
-        pairs=" ".join([f"{n}=results/finetune/{n}/metrics.json" for n in FINETUNE]
-                       + [f"{n}=results/icl/{n}/icl_metrics.json" for n in ICL]),
+        pairs=plan.labelled_paths("results/finetune/{name}/metrics.json", FINETUNE,
+                                  "results/icl/{name}/icl_metrics.json", ICL),
     log:
         "logs/plots/finetune.log",
     shell:

@@ -1,92 +1,86 @@
 # Variant-effect scores per VCF (checked against the genome first) and embeddings with their 2-D map.
 
 
-def _fasta(job):
-    return RP["prepared"] if job["fasta"] == "reference" else job["fasta"]
+# its own job, so that a VCF on the wrong assembly stops the run before pretraining, not after it
+rule check_vcf:
+    input:
+        vcf=lambda wc: VARIANTS[wc.vcf]["vcf"],
+        fasta=lambda wc: plan.variant_fasta(VARIANTS[wc.vcf], REFERENCE_PATHS),
+        fai=lambda wc: plan.variant_fai(VARIANTS[wc.vcf], REFERENCE_PATHS),
+    output:
+        "results/variants/{vcf}.contigs.ok",
+    wildcard_constraints:
+        vcf=one_of(VARIANTS),
+    params:
+        key="variants.{vcf}.vcf",
+        allow=lambda wc: "--allow-missing" if VARIANTS[wc.vcf]["allow_missing_contigs"] else "",
+    localrule: True
+    log:
+        "logs/variants/{vcf}.check.log",
+    shell:
+        logged("hyenadna workflow check-vcf {input.vcf} {input.fasta} --key {params.key} {params.allow} "
+               "&& touch {output}")
 
 
-for _name, _job in VARIANTS.items():
-
-    # its own job, so that a VCF on the wrong assembly stops the run before pretraining, not after it
-    rule:
-        name:
-            f"check_vcf_{_name}"
-        input:
-            vcf=_job["vcf"],
-            fasta=_fasta(_job),
-            fai=[RP["fai"]] if _job["fasta"] == "reference" else [],
-        output:
-            f"results/variants/{_name}.contigs.ok",
-        params:
-            key=f"variants.{_name}.vcf",
-            allow="--allow-missing" if _job["allow_missing_contigs"] else "",
-        localrule: True
-        log:
-            f"logs/variants/{_name}.check.log",
-        shell:
-            logged("hyenadna workflow check-vcf {input.vcf} {input.fasta} --key {params.key} {params.allow} "
-                   "&& touch {output}")
-
-    rule:
-        name:
-            f"score_variants_{_name}"
-        input:
-            vcf=_job["vcf"],
-            fasta=_fasta(_job),
-            fai=[RP["fai"]] if _job["fasta"] == "reference" else [],
-            checked=f"results/variants/{_name}.contigs.ok",
-            model=model_input(_job["model"]),
-        output:
-            tsv=f"results/variants/{_name}.tsv",
-            vcf=f"results/variants/{_name}.vcf.gz",
-        params:
-            model=model_arg(_job["model"]),
-            options=" ".join(
-                ([f"--window {_job['window']}"] if _job["window"] else [])
-                + (["--embedding-distance"] if _job["embedding_distance"] else [])
-            ),
-            device=config["device"],
-        threads: config["scoring_resources"]["cpus"]
-        resources:
-            **res(config["scoring_resources"]),
-        log:
-            f"logs/variants/{_name}.log",
-        shell:
-            logged(
-                "hyenadna score-variants -m {params.model} -f {input.fasta} --vcf {input.vcf} {params.options} "
-                "--device {params.device} --out-tsv {output.tsv} --out-vcf {output.vcf} --quiet"
-            )
+rule score_variants:
+    input:
+        vcf=lambda wc: VARIANTS[wc.vcf]["vcf"],
+        fasta=lambda wc: plan.variant_fasta(VARIANTS[wc.vcf], REFERENCE_PATHS),
+        fai=lambda wc: plan.variant_fai(VARIANTS[wc.vcf], REFERENCE_PATHS),
+        checked="results/variants/{vcf}.contigs.ok",
+        model=lambda wc: model_input(VARIANTS[wc.vcf]["model"]),
+    output:
+        tsv="results/variants/{vcf}.tsv",
+        vcf="results/variants/{vcf}.vcf.gz",
+    wildcard_constraints:
+        vcf=one_of(VARIANTS),
+    params:
+        model=lambda wc: wfconfig.model_path(VARIANTS[wc.vcf]["model"]),
+        options=lambda wc: plan.score_options(VARIANTS[wc.vcf]),
+        device=config["device"],
+    threads: config["scoring_resources"]["cpus"]
+    resources:
+        **SCORING_RESOURCES,
+    log:
+        "logs/variants/{vcf}.log",
+    shell:
+        logged(
+            "hyenadna score-variants -m {params.model} -f {input.fasta} --vcf {input.vcf} {params.options} "
+            "--device {params.device} --out-tsv {output.tsv} --out-vcf {output.vcf} --quiet"
+        )
 
 
 rule plot_vep:
     input:
-        expand("results/variants/{name}.tsv", name=list(VARIANTS)),
+        expand("results/variants/{vcf}.tsv", vcf=list(VARIANTS)),
     output:
         report("results/plots/vep.png", caption="../report/vep.rst", category="4. Variant effects"),
     params:
-        pairs=" ".join(f"{name}=results/variants/{name}.tsv" for name in VARIANTS),
+        pairs=plan.labelled_paths("results/variants/{name}.tsv", VARIANTS),
     log:
         "logs/plots/vep.log",
     shell:
         logged("hyenadna workflow plot-vep --tsv {params.pairs} --out {output}")
 
 
-if EMB:
+if EMBEDDINGS:
 
     rule embed:
         input:
-            fasta=lambda wc: EMB["sets"][wc.label],
-            model=model_input(EMB["model"]),
+            fasta=lambda wc: EMBEDDINGS["sets"][wc.label],
+            model=model_input(EMBEDDINGS["model"]),
         output:
             "results/embeddings/{label}.npz",
+        wildcard_constraints:
+            label=one_of(EMBEDDINGS["sets"]),
         params:
-            model=model_arg(EMB["model"]),
-            pooling=EMB["pooling"],
-            batch_size=EMB["batch_size"],
+            model=wfconfig.model_path(EMBEDDINGS["model"]),
+            pooling=EMBEDDINGS["pooling"],
+            batch_size=EMBEDDINGS["batch_size"],
             device=config["device"],
         threads: config["scoring_resources"]["cpus"]
         resources:
-            **res(config["scoring_resources"]),
+            **SCORING_RESOURCES,
         log:
             "logs/embeddings/{label}.log",
         shell:
@@ -95,11 +89,11 @@ if EMB:
 
     rule plot_embeddings:
         input:
-            expand("results/embeddings/{label}.npz", label=list(EMB["sets"])),
+            expand("results/embeddings/{label}.npz", label=list(EMBEDDINGS["sets"])),
         output:
             report("results/plots/embeddings.png", caption="../report/embeddings.rst", category="5. Embeddings"),
         params:
-            pairs=" ".join(f"{label}=results/embeddings/{label}.npz" for label in EMB["sets"]),
+            pairs=plan.labelled_paths("results/embeddings/{name}.npz", EMBEDDINGS["sets"]),
         log:
             "logs/plots/embeddings.log",
         shell:
