@@ -6,6 +6,7 @@
 #                     `pip install` into another environment
 #   make test         run the whole pytest suite in .venv (first installs Debian's SLURM daemons with
 #                     apt when missing, for the test that runs jobs on a one-node SLURM)
+#   make test-quick   the tests not marked slow (pytest -m "not slow"; no SLURM daemons installed)
 #   make demo         run the workflow on the embedded demo config (results/, results/report.html)
 #   make bench        run benchmarks/run_all.py (if present)
 #   make clean        remove build outputs, caches and results (keeps .venv)
@@ -19,7 +20,7 @@
 #                Elsewhere, for a CPU-only wheel:
 #                  make install TORCH_SPEC="torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu"
 #   PYTHON       interpreter used to create the venv (default python3)
-#   PYTEST_ARGS  extra pytest arguments, e.g. make test PYTEST_ARGS="-k kipoi -x"
+#   PYTEST_ARGS  extra pytest arguments (test, test-quick), e.g. make test PYTEST_ARGS="-k kipoi -x"
 # A changed TORCH_SPEC/VENV_ARGS is not tracked: `rm .venv/.install-stamp` (or distclean) first.
 
 SHELL := /bin/bash
@@ -34,7 +35,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install bedtools slurm-packages wheel test demo bench clean distclean
+.PHONY: install bedtools slurm-packages wheel test test-quick demo bench clean distclean
 
 install: bedtools $(STAMP)
 
@@ -90,6 +91,9 @@ wheel: $(STAMP)
 
 test: install slurm-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-quick: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/,
 # then the HTML report results/report.html.

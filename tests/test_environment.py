@@ -100,6 +100,7 @@ def _snakemake_workdir(root: Path, config: str) -> Path:
     return root
 
 
+@pytest.mark.env
 def test_snakemake_validate_applies_draft_2020_12_defaults(tmp_path, offline_env):
     work = _snakemake_workdir(tmp_path / "wf", "name: world\nrepeats: 3\n")
     proc = run([tool("snakemake"), "--cores", "1", "--snakefile", "Snakefile"], work, offline_env)
@@ -108,6 +109,7 @@ def test_snakemake_validate_applies_draft_2020_12_defaults(tmp_path, offline_env
     assert (work / "out.txt").read_text() == "hello hello hello world\n"
 
 
+@pytest.mark.env
 def test_snakemake_validate_rejects_invalid_config(tmp_path, offline_env):
     # repeats violates the $ref'd $defs minimum: only a working referencing/jsonschema stack sees it
     work = _snakemake_workdir(tmp_path / "wf", "name: world\nrepeats: 0\n")
@@ -234,6 +236,7 @@ def kipoi_model_dir(tmp_path: Path) -> Path:
     return model
 
 
+@pytest.mark.env
 def test_kipoi_test_cli_runs_offline(kipoi_model_dir, offline_env, tmp_path):
     # run from the model folder, as `kipoi test .`: kipoi 0.8.6 opens a relative test.expect
     # path relative to the working directory, not to model.yaml
@@ -255,6 +258,7 @@ def test_kipoi_test_cli_runs_offline(kipoi_model_dir, offline_env, tmp_path):
     assert "don't match the expected predictions" in proc.stdout + proc.stderr, describe(proc)
 
 
+@pytest.mark.env
 def test_kipoi_predict_writes_tsv_and_hdf5(kipoi_model_dir, offline_env, tmp_path):
     import h5py
     import pandas as pd
@@ -285,6 +289,7 @@ def test_kipoi_predict_writes_tsv_and_hdf5(kipoi_model_dir, offline_env, tmp_pat
 # --------------------------------------------------------------------------- binaries and libraries
 
 
+@pytest.mark.env
 def test_bedtools_binary_and_pybedtools(tmp_path):
     exe = shutil.which("bedtools")
     assert exe, "bedtools is not on PATH; `make install` installs it with apt-get"
@@ -299,6 +304,7 @@ def test_bedtools_binary_and_pybedtools(tmp_path):
     assert [(i.start, i.end) for i in a.intersect(b)] == [(50, 100), (200, 250)]
 
 
+@pytest.mark.env
 def test_compiled_libraries_work_with_the_pinned_numpy(tmp_path):
     """Every binary wheel must run on the pinned NumPy (e.g. pyarrow 26 refuses NumPy 1.x at import)."""
     import matplotlib
@@ -368,6 +374,7 @@ print("triton", triton.__version__, "interpreter ok")
 """
 
 
+@pytest.mark.env
 def test_triton_interpreter_runs_on_cpu_tensors(tmp_path, offline_env):
     script = tmp_path / "triton_cpu.py"
     script.write_text(TRITON_SCRIPT)

@@ -19,8 +19,9 @@ import pandas as pd
 import pysam
 import pytest
 import torch
+import yaml
 
-from conftest import DATA
+from conftest import DATA, REPO
 from hyenadna_kipoi import HyenaConfig, HyenaDNA, InputError, load_model
 from hyenadna_kipoi.cli import main as cli
 from hyenadna_kipoi.data import Genome
@@ -423,7 +424,18 @@ def test_cli_score_variants(fasta, vcf, tmp_path, capsys):
 
 
 def test_statuses_are_the_documented_ones():
-    assert STATUSES == ("OK", "EDGE", "REF_MISMATCH", "UNKNOWN_CONTIG", "SKIPPED_SYMBOLIC")
+    """README's `status` column and the Kipoi variant dataloader's `status` doc name every status, in order."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    column = readme[readme.index("`status` is `OK`"):]
+    column = column[:column.index(". The annotated VCF")]
+    dataloader = yaml.safe_load((REPO / "hyenadna_kipoi" / "zoo" / "HyenaDNA" / "dataloaders" / "variants.yaml")
+                                .read_text())["output_schema"]["metadata"]["status"]["doc"]
+    for doc in (column, dataloader):
+        where = [re.search(rf"\b{status}\b", doc) for status in STATUSES]
+        assert all(where) and [m.start() for m in where] == sorted(m.start() for m in where), doc
+        assert set(re.findall(r"\b[A-Z]+_[A-Z_]+\b", doc)) <= set(STATUSES), doc  # and no other status
 
 
 @pytest.mark.slow
