@@ -50,7 +50,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Uninitialised kernel/fast-path buffers are NaN-filled in every test (and in the processes
 # the tests start), so a read of an element nobody wrote fails the comparison instead of
-# passing or failing by the allocator's history (kernels/_alloc.py).
+# passing or failing by the allocator's history (hyenadna_kipoi/kernels/_alloc.py).
 os.environ.setdefault("HYENADNA_POISON_EMPTY", "1")
 # Without CUDA, Triton kernels can only run in its interpreter, which must be switched on
 # before triton is first imported: here, before any test module is collected.
