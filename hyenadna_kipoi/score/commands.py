@@ -12,6 +12,8 @@ from ..cli_args import add_model_args
 from ..device import resolve_device, resolve_devices
 from ..errors import InputError
 
+DEFAULT_CHUNK_SIZE = 10_000  # records per chunk of score-variants; the same as score.variants.DEFAULT_CHUNK_SIZE
+
 EMBED_DESCRIPTION = ("Embed sequences. Output format from the extension: .npy (pooled [N, d]), .npz (names + "
                      "embeddings; per-token arrays with --pooling none), .parquet, .tsv.")
 
@@ -29,6 +31,12 @@ status: OK; EDGE (window runs off the contig, padded with N, still scored);
 REF_MISMATCH (VCF REF differs from the FASTA, not scored); UNKNOWN_CONTIG (contig
 not in the FASTA, even as chr1<->1 / chrM<->MT); SKIPPED_SYMBOLIC (<DEL>, *,
 breakends, '.'). Every ALT allele gets a row, in input order.
+
+The VCF is streamed: --chunk-size records are read, scored (grouped by genome
+region within the chunk) and written before the next are read, so memory does not
+grow with the VCF. Outputs appear only when the whole VCF is scored. Unsorted input
+gives the same rows; it only costs FASTA reads (regions are shared within a chunk).
+A .vcf.gz output is tabix-indexed when its records are sorted.
 """
 
 ISM_DESCRIPTION = """\
@@ -109,10 +117,13 @@ def cmd_score_variants(args: argparse.Namespace) -> int:
 
     if args.out_tsv is None and args.out_vcf is None:
         raise InputError("give --out-tsv and/or --out-vcf")
+    if args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1, got {args.chunk_size}")
     model, devices = _load_for(args)
     result = score_vcf(model, args.fasta, args.vcf, out_tsv=args.out_tsv, out_vcf=args.out_vcf, window=args.window,
                        batch_size=args.batch_size, embedding_distance=args.embedding_distance, workers=args.workers,
-                       devices=devices, model_name=args.model, progress=not args.quiet)
+                       devices=devices, model_name=args.model, progress=not args.quiet, chunk_size=args.chunk_size,
+                       keep_rows=False)
     print(f"scored {result.summary()}")
     print("wrote " + ", ".join(str(p) for p in result.outputs))
     if args.out_vcf and str(args.out_vcf).endswith(".gz") and result.vcf_index is None:
@@ -168,10 +179,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vcf", "-v", required=True, help="variants: VCF, VCF.gz or BCF")
     p.add_argument("--out-tsv", help="table: #CHROM POS ID REF ALT llr llr_fwd llr_rc status (NA where not scored)")
     p.add_argument("--out-vcf", help="the input VCF with INFO/HYENADNA_LLR added (.vcf, or .vcf.gz: bgzipped and "
-                                     "tabix-indexed)")
+                                     "tabix-indexed when its records are sorted)")
     p.add_argument("--embedding-distance", action="store_true",
                    help="also the cosine distance of mean-pooled REF and ALT embeddings (TSV column "
                         "embedding_distance, INFO/HYENADNA_EMBDIST)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
+                   help="records read, scored and written at a time; memory holds one chunk (default: "
+                        f"{DEFAULT_CHUNK_SIZE:,}). Larger chunks share more FASTA reads on unsorted input")
     p.set_defaults(func=cmd_score_variants)
 
     p = sub.add_parser("ism", help="in-silico mutagenesis: LLR of every substitution over a region",

@@ -4,7 +4,9 @@ The records (already resolved to FASTA contigs) are cut into tasks of whole geno
 regions, a few per process so that fast processes take more; each process holds its
 own copy of the model and its own FASTA handle. Results come back keyed by record
 index, so the merged rows are in input order whatever finished first. Processes are
-spawned (not forked): forking a process that has run torch threads can deadlock.
+spawned (not forked): forking a process that has run torch threads can deadlock. A streamed
+VCF (:func:`.variants.score_vcf`) keeps one :class:`ShardPool` for all its chunks, so the
+processes and their models are started once.
 """
 
 from __future__ import annotations
@@ -54,33 +56,66 @@ def _tasks(variants: Sequence[Variant], indices: Sequence[int], contig: dict[int
     return [(t, [variants[i] for i in t], [contig[i] for i in t]) for t in tasks if t]
 
 
+class ShardPool:
+    """Processes that score regions, kept for several calls (the chunks of a streamed VCF).
+
+    ``max(workers, len(devices))`` processes; process ``k`` runs on ``devices[k % len(devices)]``
+    (default: the model's device); CPU processes share the parent's torch threads between them.
+    Use as a context manager: the processes are started on the first :meth:`score` and stopped
+    at the end of the block (terminated when it fails).
+    """
+
+    def __init__(self, model: HyenaDNA, fasta: str | os.PathLike, window: int, *, batch_size: int | None,
+                 embedding_distance: bool, workers: int, devices: Sequence[str] | None):
+        self.model, self.fasta, self.window = model, fasta, window
+        self.devices = list(devices or [str(next(model.parameters()).device)])
+        self.n_proc = max(workers, len(self.devices))
+        self.options = {"window": window, "batch_size": batch_size, "embedding_distance": embedding_distance}
+        self._pool = None
+
+    def _start(self):
+        if self._pool is None:
+            model = self.model
+            threads = max(1, torch.get_num_threads() // self.n_proc)
+            ctx = torch.multiprocessing.get_context("spawn")
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            init = (model.config.to_dict(), state, next(model.parameters()).dtype, str(self.fasta), self.options,
+                    self.devices, threads)
+            self._pool = ctx.Pool(self.n_proc, initializer=_init, initargs=init)
+        return self._pool
+
+    def score(self, variants: Sequence[Variant], indices: Sequence[int], contig: dict[int, str],
+              bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
+        """Like :func:`~.regions.score_regions`: the rows of records ``indices``, keyed by index."""
+        out: dict[int, list[AlleleScore]] = {}
+        if not indices:
+            return out
+        tasks = _tasks(variants, indices, contig, self.window, self.n_proc * TASKS_PER_PROCESS)
+        for result in self._start().imap_unordered(_run, tasks):
+            out.update(result)
+            if bar is not None:
+                bar.update(sum(len(rows) for rows in result.values()))
+        return out
+
+    def __enter__(self) -> ShardPool:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if exc_type is None:
+            pool.close()  # a clean exit: terminating spawned workers leaks their semaphores
+        else:
+            pool.terminate()
+        pool.join()
+
+
 def score_sharded(model: HyenaDNA, fasta: str | os.PathLike, variants: Sequence[Variant], indices: Sequence[int],
                   contig: dict[int, str], window: int, *, batch_size: int | None, embedding_distance: bool,
                   workers: int,
                   devices: Sequence[str] | None, bar: tqdm | None = None) -> dict[int, list[AlleleScore]]:
-    """Like :func:`~.regions.score_regions`, over ``max(workers, len(devices))`` processes.
-
-    Process ``k`` runs on ``devices[k % len(devices)]`` (default: the model's device);
-    CPU processes share the parent's torch threads between them.
-    """
-    devices = list(devices or [str(next(model.parameters()).device)])
-    n_proc = max(workers, len(devices))
-    threads = max(1, torch.get_num_threads() // n_proc)
-    ctx = torch.multiprocessing.get_context("spawn")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    options = {"window": window, "batch_size": batch_size, "embedding_distance": embedding_distance}
-    init = (model.config.to_dict(), state, next(model.parameters()).dtype, str(fasta), options, devices, threads)
-    out: dict[int, list[AlleleScore]] = {}
-    pool = ctx.Pool(n_proc, initializer=_init, initargs=init)
-    try:
-        for result in pool.imap_unordered(_run, _tasks(variants, indices, contig, window, n_proc * TASKS_PER_PROCESS)):
-            out.update(result)
-            if bar is not None:
-                bar.update(sum(len(rows) for rows in result.values()))
-        pool.close()  # a clean exit: terminating spawned workers leaks their semaphores
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return out
+    """Like :func:`~.regions.score_regions`, over ``max(workers, len(devices))`` processes (:class:`ShardPool`)."""
+    with ShardPool(model, fasta, window, batch_size=batch_size, embedding_distance=embedding_distance,
+                   workers=workers, devices=devices) as pool:
+        return pool.score(variants, indices, contig, bar)

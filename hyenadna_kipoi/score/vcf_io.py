@@ -9,10 +9,15 @@ FORMAT field. BCF is read with pysam.
 The annotated VCF is written by editing the text of each record (its INFO column
 only), so every original field survives byte for byte, including what htslib would
 rewrite or refuse to write (contigs missing from the header, repeated FORMAT keys).
+
+Both directions stream: :func:`vcf_lines` reads a record when it is asked for, and
+:func:`annotated_vcf` / :func:`table_writer` write as rows come, to a temporary name that
+becomes the output only at the end, so a VCF of any size is scored in bounded memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
@@ -20,7 +25,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pysam
 
@@ -33,7 +38,7 @@ _VCF_HINT = ("a VCF starts with a '##fileformat=VCFv4.x' line and has a tab-sepa
              "'#CHROM POS ID REF ALT QUAL FILTER INFO' header line; BCF and gzip/bgzip VCF are read too")
 
 
-@dataclass(frozen=True, slots=True)  # slots: a big VCF is held in memory as millions of these
+@dataclass(frozen=True, slots=True)  # slots: small, one chunk of them is held at a time
 class Variant:
     """A record to score: 1-based ``pos``, REF and its ALT alleles (empty when ALT is ``.``)."""
 
@@ -91,33 +96,74 @@ def _parse_record(path: Path, lineno: int, line: str) -> Variant:
     return Variant(chrom, int(pos), ref, alts, vid or ".", where)
 
 
-def _read_text_vcf(path: Path) -> Iterator[Variant]:
+def _text_items(path: Path) -> Iterator[tuple[Variant | None, str]]:
+    """Every line of a text VCF (no line end), with its :class:`Variant` for record lines."""
     header = False
     for lineno, line in _numbered_lines(path):
         if lineno == 1 and not line.startswith("#"):  # '##fileformat=VCFv4.x' is not required, a header is
             raise InputError(f"{path}: not a VCF file (line 1 is {line[:40]!r}); {_VCF_HINT}")
         if line.startswith("#"):
             header = header or line.startswith("#CHROM")
+            yield None, line
         elif line.strip():
             if not header:
                 raise InputError(f"{path}, line {lineno}: a record before the '#CHROM ...' header line; {_VCF_HINT}")
-            yield _parse_record(path, lineno, line)
+            yield _parse_record(path, lineno, line), line
+        else:
+            yield None, line
     if not header:
         raise InputError(f"{path}: no '#CHROM POS ID REF ALT ...' header line (empty or truncated?); {_VCF_HINT}")
 
 
-def _read_bcf(path: Path) -> Iterator[Variant]:
+def _bcf_items(path: Path, text: bool) -> Iterator[tuple[Variant | None, str]]:
+    """The records of a BCF; with ``text``, also htslib's VCF text of the header and of each record."""
     verbosity = pysam.set_verbosity(0)  # htslib warns on stderr, e.g. about contigs missing from the header
     count = 0
     try:
         with pysam.VariantFile(str(path)) as bcf:
+            if text:
+                for line in str(bcf.header).splitlines():
+                    yield None, line
             for count, rec in enumerate(bcf, 1):
-                yield Variant(rec.chrom, rec.pos, rec.ref or "", tuple(rec.alts or ()), rec.id or ".",
-                              f"record {count}")
+                yield (Variant(rec.chrom, rec.pos, rec.ref or "", tuple(rec.alts or ()), rec.id or ".",
+                               f"record {count}"), str(rec).rstrip("\n") if text else "")
     except (OSError, ValueError) as err:
         raise InputError(f"{path}, record {count + 1}: cannot read the BCF record ({err})") from None
     finally:
         pysam.set_verbosity(verbosity)
+
+
+def _checked(path: Path, items: Iterator[tuple[Variant | None, str]]) -> Iterator[tuple[Variant | None, str]]:
+    for rec, line in items:
+        if rec is not None:
+            for alt in rec.alts:
+                if not is_symbolic(alt) and not _SEQUENCE_ALLELE.fullmatch(alt):
+                    raise InputError(f"{path}, {rec.where} ({rec.chrom}:{rec.pos}): ALT allele {alt!r} is neither a "
+                                     "base sequence (ACGTN, IUPAC codes) nor symbolic (<...>, *, breakend)")
+        yield rec, line
+
+
+def _vcf_items(path: str | os.PathLike, text: bool) -> Iterator[tuple[Variant | None, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such VCF file")
+    yield from _checked(path, _bcf_items(path, text) if _is_bcf(path) else _text_items(path))
+
+
+def vcf_lines(path: str | os.PathLike) -> Iterator[tuple[Variant | None, str]]:
+    """Every line of a VCF, VCF.gz or BCF (htslib's VCF text) in file order, with its :class:`Variant`.
+
+    Yields ``(variant, line)`` for each record and ``(None, line)`` for header (and blank)
+    lines; lines have no line end. A generator: the file is read as it is consumed, so a big
+    VCF is never held in memory. Raises :class:`InputError` as :func:`read_vcf` does, when
+    the bad line is reached.
+    """
+    yield from _vcf_items(path, text=True)
+
+
+def iter_vcf(path: str | os.PathLike) -> Iterator[Variant]:
+    """The records of a VCF, VCF.gz or BCF in file order, read as they are consumed (see :func:`read_vcf`)."""
+    return (rec for rec, _ in _vcf_items(path, text=False) if rec is not None)
 
 
 def read_vcf(path: str | os.PathLike) -> list[Variant]:
@@ -127,16 +173,7 @@ def read_vcf(path: str | os.PathLike) -> list[Variant]:
     truncated or malformed record, or of an ALT allele that is neither a base sequence
     nor symbolic.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such VCF file")
-    records = list(_read_bcf(path) if _is_bcf(path) else _read_text_vcf(path))
-    for rec in records:
-        for alt in rec.alts:
-            if not is_symbolic(alt) and not _SEQUENCE_ALLELE.fullmatch(alt):
-                raise InputError(f"{path}, {rec.where} ({rec.chrom}:{rec.pos}): ALT allele {alt!r} is neither a base "
-                                 "sequence (ACGTN, IUPAC codes) nor symbolic (<...>, *, breakend)")
-    return records
+    return list(iter_vcf(path))
 
 
 # --------------------------------------------------------------------------- annotated VCF
@@ -148,98 +185,130 @@ class InfoField:
 
     key: str
     description: str
-    values: Sequence[Sequence[float | None]]
+    values: Sequence[Sequence[float | None]] = ()
 
 
 def _format_value(value: float | None) -> str:
     return "." if value is None or math.isnan(value) else f"{value:.6g}"
 
 
-def _source_lines(path: Path) -> Iterator[str]:
-    """The VCF text of ``path`` line by line (no line ends): the file itself, or htslib's rendering of a BCF."""
-    if not _is_bcf(path):
-        yield from (line for _, line in _numbered_lines(path))
-        return
-    verbosity = pysam.set_verbosity(0)
-    try:
-        with pysam.VariantFile(str(path)) as vcf:
-            yield from str(vcf.header).splitlines()
-            for rec in vcf:
-                yield str(rec).rstrip("\n")
-    finally:
-        pysam.set_verbosity(verbosity)
-
-
-def _annotate_info(info: str, fields: Sequence[InfoField], index: int) -> str:
-    keys = {f.key for f in fields}
+def _annotate_info(info: str, keys: Sequence[str], values: Sequence[Sequence[float | None]]) -> str:
     parts = [p for p in info.split(";") if p and p != "." and p.split("=", 1)[0] not in keys]
-    for field in fields:
-        values = field.values[index]
-        if any(v is not None and not math.isnan(v) for v in values):
-            parts.append(f"{field.key}=" + ",".join(_format_value(v) for v in values))
+    for key, vals in zip(keys, values):
+        if any(v is not None and not math.isnan(v) for v in vals):
+            parts.append(f"{key}=" + ",".join(_format_value(v) for v in vals))
     return ";".join(parts) or "."
 
 
-def _annotated_lines(src: Path, records: Sequence[Variant], fields: Sequence[InfoField]) -> Iterator[str]:
-    keys = tuple(f"##INFO=<ID={f.key}," for f in fields)
-    index = 0
-    for line in _source_lines(src):
+class AnnotatedVcfWriter:
+    """Writes a VCF line by line with INFO fields added to each record (made by :func:`annotated_vcf`).
+
+    Give it every line of the source (:func:`vcf_lines`) in order: header lines with
+    :meth:`line`, records with :meth:`record` and their values. Header lines of the added
+    keys are replaced, the new ``##INFO`` lines go just before ``#CHROM``; every other line
+    and field is kept byte for byte. ``sorted`` says whether the records so far are sorted
+    as tabix needs (each contig in one block, positions non-decreasing).
+    """
+
+    def __init__(self, write: Callable[[str], object], fields: Sequence[InfoField]):
+        self._write = write
+        self.fields = list(fields)
+        self.keys = [f.key for f in self.fields]
+        self._header_keys = tuple(f"##INFO=<ID={k}," for k in self.keys)
+        self.sorted = True
+        self.index: Path | None = None  # set by annotated_vcf once the file is indexed
+        self._chrom: str | None = None
+        self._pos = 0
+        self._done: set[str] = set()  # contigs whose block has ended
+
+    def line(self, line: str) -> None:
+        """A header, comment or blank line (without its end)."""
         if line.startswith("##"):
-            if not line.startswith(keys):  # an earlier annotation is replaced, not repeated
-                yield line + "\n"
-            continue
-        if line.startswith("#"):
-            if line.startswith("#CHROM"):
-                for f in fields:
-                    description = f.description.replace('"', "'")
-                    yield f'##INFO=<ID={f.key},Number=A,Type=Float,Description="{description}">\n'
-            yield line + "\n"
-            continue
-        if not line.strip():
-            yield line + "\n"
-            continue
+            if not line.startswith(self._header_keys):  # an earlier annotation is replaced, not repeated
+                self._write(line + "\n")
+            return
+        if line.startswith("#CHROM"):
+            for f in self.fields:
+                description = f.description.replace('"', "'")
+                self._write(f'##INFO=<ID={f.key},Number=A,Type=Float,Description="{description}">\n')
+        self._write(line + "\n")
+
+    def record(self, rec: Variant, line: str, values: Sequence[Sequence[float | None]]) -> None:
+        """A record's line, with ``values[k]`` (one per ALT) as the ``k``-th field's INFO value."""
+        if rec.chrom != self._chrom:
+            if self._chrom is not None:
+                self._done.add(self._chrom)
+            self.sorted = self.sorted and rec.chrom not in self._done
+            self._chrom = rec.chrom
+        elif rec.pos < self._pos:
+            self.sorted = False
+        self._pos = rec.pos
         cols = line.split("\t")
-        rec = records[index] if index < len(records) else None
-        if rec is None or cols[0] != rec.chrom or not cols[1].isdigit() or int(cols[1]) != rec.pos:
-            raise InputError(f"{src} changed while it was being scored (record {index + 1} differs)")
-        cols[7] = _annotate_info(cols[7], fields, index)
-        index += 1
-        yield "\t".join(cols) + "\n"
-    if index != len(records):
-        raise InputError(f"{src} changed while it was being scored: {index} records now, {len(records)} before")
+        cols[7] = _annotate_info(cols[7], self.keys, values)
+        self._write("\t".join(cols) + "\n")
+
+
+@contextlib.contextmanager
+def annotated_vcf(dst: str | os.PathLike, fields: Sequence[InfoField]) -> Iterator[AnnotatedVcfWriter]:
+    """An :class:`AnnotatedVcfWriter` onto ``dst``, which appears only when the block succeeds.
+
+    A ``.gz`` name is bgzip-compressed and, when the records came sorted (decided while
+    writing), tabix-indexed at the end: ``writer.index`` is then ``dst.tbi``. On an error
+    neither file is left behind (nor a stale index beside a new file).
+    """
+    dst = Path(dst)
+    check_vcf_output(dst)
+    if not dst.name.endswith(".gz"):
+        with atomic_open(dst) as out:
+            yield AnnotatedVcfWriter(out.write, fields)
+        return
+    index = Path(str(dst) + ".tbi")
+    with atomic_path(dst) as tmp:
+        tmp_index = tmp.with_name(tmp.name + ".tbi")
+        try:
+            with pysam.BGZFile(str(tmp), "wb") as out:
+                writer = AnnotatedVcfWriter(lambda text: out.write(text.encode()), fields)
+                yield writer
+            index.unlink(missing_ok=True)  # a stale index must not sit beside a new file
+            if writer.sorted:
+                verbosity = pysam.set_verbosity(0)
+                try:
+                    pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp_index))
+                except OSError:  # anything else tabix refuses: the file is kept, without an index
+                    tmp_index.unlink(missing_ok=True)
+                finally:
+                    pysam.set_verbosity(verbosity)
+        except BaseException:
+            tmp_index.unlink(missing_ok=True)
+            raise
+    if tmp_index.exists():
+        os.replace(tmp_index, index)  # after the data file, so an index never points at a missing one
+        writer.index = index
 
 
 def write_annotated_vcf(src: str | os.PathLike, dst: str | os.PathLike, records: Sequence[Variant],
                         fields: Sequence[InfoField]) -> Path | None:
     """Copy ``src`` to ``dst`` with ``fields`` added to each record's INFO; every other field is kept.
 
-    ``dst`` ending in ``.gz`` is bgzip-compressed and tabix-indexed (``dst.tbi``). Returns
-    the index path, or None when there is none (plain VCF, or records not sorted, which
-    tabix cannot index). Both files appear only when complete.
+    ``fields[k].values[i]``: the values of record ``i`` of ``records`` (``src``'s records, in
+    order). ``dst`` ending in ``.gz`` is bgzip-compressed and tabix-indexed (``dst.tbi``).
+    Returns the index path, or None when there is none (plain VCF, or records not sorted,
+    which tabix cannot index). Both files appear only when complete.
     """
-    src, dst = Path(src), Path(dst)
-    check_vcf_output(dst)
-    if not dst.name.endswith(".gz"):
-        with atomic_open(dst) as out:
-            out.writelines(_annotated_lines(src, records, fields))
-        return None
-    index = Path(str(dst) + ".tbi")
-    index.unlink(missing_ok=True)  # a stale index must not sit beside a new file
-    with atomic_path(dst) as tmp:
-        with pysam.BGZFile(str(tmp), "wb") as out:
-            for line in _annotated_lines(src, records, fields):
-                out.write(line.encode())
-        tmp_index = tmp.with_name(tmp.name + ".tbi")
-        verbosity = pysam.set_verbosity(0)
-        try:
-            pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp_index))
-        except OSError:  # records not sorted by position: tabix cannot index them
-            tmp_index.unlink(missing_ok=True)
-            return None
-        finally:
-            pysam.set_verbosity(verbosity)
-    os.replace(tmp_index, index)  # after the data file, so an index never points at a missing one
-    return index
+    src = Path(src)
+    with annotated_vcf(dst, fields) as out:
+        index = 0
+        for rec, line in vcf_lines(src):
+            if rec is None:
+                out.line(line)
+                continue
+            if index >= len(records) or (rec.chrom, rec.pos) != (records[index].chrom, records[index].pos):
+                raise InputError(f"{src} changed while it was being scored (record {index + 1} differs)")
+            out.record(rec, line, [f.values[index] for f in fields])
+            index += 1
+        if index != len(records):
+            raise InputError(f"{src} changed while it was being scored: {index} records now, {len(records)} before")
+    return out.index
 
 
 def check_vcf_output(path: str | os.PathLike) -> None:
@@ -251,16 +320,29 @@ def check_vcf_output(path: str | os.PathLike) -> None:
 # --------------------------------------------------------------------------- score table
 
 
-def write_table(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """A tab-separated table; floats to 8 significant digits, NaN as ``NA``. Written atomically."""
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "NA" if math.isnan(value) else f"{value:.8g}"
+    return str(value)
 
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return "NA" if math.isnan(value) else f"{value:.8g}"
-        return str(value)
 
+@contextlib.contextmanager
+def table_writer(path: str | os.PathLike, header: Sequence[str]) -> Iterator[Callable[[Iterable[Sequence[object]]], None]]:
+    """A tab-separated table written as rows come: yields ``write(rows)``; appears at ``path`` when the block succeeds.
+
+    Floats to 8 significant digits, NaN as ``NA``.
+    """
     with atomic_open(path) as out:
         out.write("\t".join(header) + "\n")
-        for row in rows:
-            out.write("\t".join(cell(v) for v in row) + "\n")
+
+        def write(rows: Iterable[Sequence[object]]) -> None:
+            out.writelines("\t".join(_cell(v) for v in row) + "\n" for row in rows)
+
+        yield write
+
+
+def write_table(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """A tab-separated table; floats to 8 significant digits, NaN as ``NA``. Written atomically."""
+    with table_writer(path, header) as write:
+        write(rows)
     return Path(path)
