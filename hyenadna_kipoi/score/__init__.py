@@ -14,11 +14,11 @@ from .regions import (
     window_llrs,
 )
 from .variants import VcfScores, score_variants, score_vcf, status_counts
-from .vcf_io import Variant, read_vcf, write_annotated_vcf
+from .vcf_io import Variant, iter_vcf, read_vcf, vcf_lines, write_annotated_vcf
 
 __all__ = [
     "STATUSES", "AlleleScore", "IsmResult", "SequenceLikelihood", "Variant", "VcfScores", "WindowScores",
-    "allele_statuses", "auto_batch_size", "default_window", "embed_sequences", "in_silico_mutagenesis",
+    "allele_statuses", "auto_batch_size", "default_window", "embed_sequences", "in_silico_mutagenesis", "iter_vcf",
     "parse_region", "plot_ism", "read_vcf", "score_variants", "score_vcf", "sequence_loglik", "status_counts",
-    "variant_windows", "window_llrs", "write_annotated_vcf", "write_ism_npz", "write_ism_tsv",
+    "variant_windows", "vcf_lines", "window_llrs", "write_annotated_vcf", "write_ism_npz", "write_ism_tsv",
 ]
