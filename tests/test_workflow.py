@@ -115,6 +115,17 @@ def test_dry_run_plans_every_stage(tmp_path, configfile):
         assert jobs["download_regions"] == 1
 
 
+def test_optional_blocks_may_be_left_out(tmp_path):
+    """A config without embeddings (or a regions BED) plans the rest: no embedding jobs, no crash in the
+    schema's default filling (a null default on an object block made Snakemake's validate fail)."""
+    workdir = _workflow_copy(tmp_path)
+    _edit(workdir / "config/config.yaml", lambda c: c.pop("embeddings"))
+    result = _run(workdir, "all", "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _planned(result)
+    assert "embed" not in jobs and "plot_embeddings" not in jobs and jobs["finetune"] >= 1
+
+
 def test_slurm_profile_requests_gpus_for_training(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
     workdir = _workflow_copy(tmp_path)
