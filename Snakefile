@@ -24,7 +24,7 @@ if not workflow.overwrite_configfiles:  # --configfile replaces the embedded dem
 CONFIG_SOURCE = workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else "config/config.yaml"
 try:
     SCHEMA = str(schema_path("config"))  # hyenadna_kipoi/schemas/: the package's copy, the only one
-    wfconfig.check_schema(config, SCHEMA, str(CONFIG_SOURCE))
+    wfconfig.check_schema(config, str(CONFIG_SOURCE))
     validate(config, SCHEMA)  # fills in the defaults
     MODELS = wfconfig.setup(config, str(CONFIG_SOURCE))["models"]
 except HyenaDNAError as err:

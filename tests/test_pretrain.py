@@ -36,7 +36,7 @@ HG38 = REPO / "config" / "pretrain-hg38.yaml"
 
 
 def _raw(path: Path) -> dict:
-    from hyenadna_kipoi.train.config import _Loader
+    from hyenadna_kipoi.config_schema import _Loader
 
     with open(path) as handle:
         return yaml.load(handle, Loader=_Loader)

@@ -1,7 +1,7 @@
 """Fine-tuning configuration: YAML validated against ``hyenadna_kipoi/schemas/finetune.schema.yaml``.
 
-The validator, its defaults and its error messages are the pretraining config's
-(:mod:`hyenadna_kipoi.train.config`); this module adds the checks that relate keys:
+The validator, its defaults and its error messages are every config's
+(:mod:`hyenadna_kipoi.config_schema`); this module adds the checks that relate keys:
 
 * ``model.init: null`` builds a new model from ``model.architecture``; an empty
   architecture becomes ``{d_model: 128, n_layer: 2, max_seq_len: 1026}`` (the tiny-1k
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..train.config import check_config, dump_config, read_yaml
+from ..config_schema import check_config, dump_config, read_yaml
 from .evaluate import default_metric
 
 __all__ = ["DEFAULT_ARCHITECTURE", "KIND_METRICS", "dump_config", "load_finetune_config", "validate_finetune_config"]

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from ..config_schema import check_config
 from ..errors import ConfigError
 from ..io import atomic_open
 
@@ -59,20 +60,13 @@ def _validate_stage(kind: str, block: dict[str, Any], key: str) -> None:
     validate_finetune_config(dict(json.loads(json.dumps(block)), out_dir="results/x"), source=key)
 
 
-def check_schema(config: dict[str, Any], schema_path: str | os.PathLike, source: str = "config") -> None:
-    """Raise ConfigError with one line naming the offending key when ``config`` breaks the workflow schema."""
-    import jsonschema
+def check_schema(config: dict[str, Any], source: str = "config") -> None:
+    """Raise ConfigError naming the file, the key and the reason when ``config`` breaks the workflow schema
+    (``hyenadna_kipoi/schemas/config.schema.yaml``; the validator and messages of every config).
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
-    if not errors:
-        return
-    error = jsonschema.exceptions.best_match(errors)
-    where = ".".join(str(p) for p in error.absolute_path)
-    message = error.message
-    if len(message) > 300:
-        message = message[:300] + " ..."
-    raise ConfigError(f"{source}: {where + ': ' if where else ''}{message} (keys: config/README.md)")
+    ``config`` itself is not changed: the Snakefile's ``validate`` fills in the defaults afterwards.
+    """
+    check_config(config, source, "config", "workflow")
 
 
 def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
