@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,33 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 BUNDLED_FIXTURE = DATA / "fixtures" / "parity-a"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+GENOME = DATA / "genomes" / "human_hg19_sample_segments.fa"  # the bundled FASTA sample (plain text)
+
+
+def read_plain_fasta(path: Path) -> dict[str, str]:
+    """A FASTA read line by line with no library: name -> sequence (an independent reading)."""
+    seqs: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            seqs[name] = []
+        elif line.strip():
+            seqs[name].append(line.strip())
+    return {k: "".join(v) for k, v in seqs.items()}
+
+
+@pytest.fixture(scope="module")
+def genome_text() -> dict[str, str]:
+    """The bundled genome sample as name -> sequence."""
+    return read_plain_fasta(GENOME)
+
+
+@pytest.fixture
+def fasta(tmp_path: Path) -> Path:
+    """A private copy of the bundled genome sample (pyfaidx writes its .fai beside the FASTA)."""
+    path = tmp_path / "genome.fa"
+    shutil.copy(GENOME, path)
+    return path
 
 
 def parity_fixture_dirs() -> list[Path]:

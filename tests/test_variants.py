@@ -29,23 +29,11 @@ from hyenadna_kipoi.score import (STATUSES, Variant, allele_statuses, default_wi
                                   score_variants, score_vcf, variant_windows, window_llrs)
 from hyenadna_kipoi.tokenizer import encode
 
-GENOME = DATA / "genomes" / "human_hg19_sample_segments.fa"
 W = 256  # most tests use a short window to stay fast; the default (1,024) is tested once
 ATOL = 2e-4  # fast vs plain path, batched vs alone: float32 logits over W tokens (measured: 2e-5 at W = 1,024)
 
 
 # --------------------------------------------------------------------------- the rule, written out independently
-
-
-def read_plain_fasta(path: Path) -> dict[str, str]:
-    seqs: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            seqs[name] = []
-        elif line.strip():
-            seqs[name].append(line.strip())
-    return {k: "".join(v) for k, v in seqs.items()}
 
 
 def rule_windows(seq: str, pos: int, ref: str, alt: str, window: int) -> tuple[str, str]:
@@ -94,18 +82,6 @@ def plain_model() -> HyenaDNA:
     plain = load_model(DATA / "fixtures" / "parity-a" / "original")
     plain.fast_path = False
     return plain
-
-
-@pytest.fixture(scope="module")
-def genome_text() -> dict[str, str]:
-    return read_plain_fasta(GENOME)
-
-
-@pytest.fixture
-def fasta(tmp_path) -> Path:
-    path = tmp_path / "genome.fa"
-    shutil.copy(GENOME, path)  # pyfaidx writes its .fai beside the FASTA
-    return path
 
 
 HEADER = """##fileformat=VCFv4.2

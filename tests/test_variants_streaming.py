@@ -13,7 +13,6 @@ import gzip
 import io
 import random
 import re
-import shutil
 import tracemalloc
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from hyenadna_kipoi.cli import main as cli
 from hyenadna_kipoi.score import score_vcf
 from hyenadna_kipoi.score.commands import DEFAULT_CHUNK_SIZE as CLI_DEFAULT
 from hyenadna_kipoi.score.variants import DEFAULT_CHUNK_SIZE
-from test_variants import GENOME, HEADER, ATOL, W, build_records, other, read_plain_fasta, rule_llr, write_vcf
+from test_variants import HEADER, ATOL, W, build_records, other, rule_llr, write_vcf
 
 MODEL_DIR = DATA / "fixtures" / "parity-a" / "original"
 
@@ -36,18 +35,6 @@ MODEL_DIR = DATA / "fixtures" / "parity-a" / "original"
 @pytest.fixture(scope="module")
 def model():
     return load_model(MODEL_DIR)
-
-
-@pytest.fixture(scope="module")
-def genome_text() -> dict[str, str]:
-    return read_plain_fasta(GENOME)
-
-
-@pytest.fixture
-def fasta(tmp_path) -> Path:
-    path = tmp_path / "genome.fa"
-    shutil.copy(GENOME, path)
-    return path
 
 
 def text_of(path: Path) -> str:
