@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hyenadna_kipoi.data import Genome, check_intervals, fasta_compression, prepare_genome, read_bed
+from hyenadna_kipoi.data.genome import bed_lines
 from hyenadna_kipoi.data import genome as genome_module
 from hyenadna_kipoi.data.dataset import Key, Position, WindowDataset, collate, eval_batches, micro_batches, permutation
 from hyenadna_kipoi.data.intervals import (WindowSet, format_summary, make_windows, read_summary, summarize,
@@ -122,6 +123,17 @@ def test_read_bed_keeps_line_numbers_and_check_intervals_reports(genome_fa, tmp_
     assert [(iv.chrom, iv.start) for iv in good] == [("chr1", 0), ("chrM", 5)]
     assert problems[0].endswith("line 3: chrUn:0-10: contig 'chrUn' is not in " + str(genome_fa))
     assert "line 4: chr2:2900-3001: ends past the contig's end (chr2 has 3,000 bases)" in problems[1]
+
+
+def test_bed_lines_is_the_one_bed_line_reader(tmp_path):
+    # read_bed (intervals) and the fine-tuning task reader both split lines with bed_lines:
+    # headers with or without '#' are flagged, track/browser/blank lines skipped, CRLF ends dropped.
+    bed = tmp_path / "h.bed"
+    bed.write_bytes(b"browser x\r\n#chrom\tstart\tend\tname\r\nchrom\tstart\tend\r\n\r\nchr1\t0\t10\ta\t0\t-\r\n")
+    assert list(bed_lines(bed)) == [(2, ["#chrom", "start", "end", "name"], True), (3, ["chrom", "start", "end"], True),
+                                    (5, ["chr1", "0", "10", "a", "0", "-"], False)]
+    assert [(iv.chrom, iv.start, iv.end, iv.name, iv.strand, iv.line) for iv in read_bed(bed)] == [
+        ("chr1", 0, 10, "a", "-", 5)]
 
 
 # --------------------------------------------------------------------------- downloads and preparation

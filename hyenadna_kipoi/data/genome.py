@@ -239,27 +239,38 @@ def bed_span(cols: list[str], where: str) -> tuple[int, int]:
     return start, end
 
 
+def bed_lines(path: Path) -> Iterator[tuple[int, list[str], bool]]:
+    """``(line number, tab-separated columns, is_header)`` for each line of a BED file.
+
+    Blank, ``track`` and ``browser`` lines are skipped. A header is a ``#`` line or a
+    column-name line without ``#`` (first column ``chrom``, ``chr`` or ``chromosome``).
+    The one place BED lines are split; :func:`bed_span` reads their start and end.
+    """
+    with open(path) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip() or line.startswith(("track", "browser")):
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            yield lineno, cols, line.startswith("#") or cols[0].strip().lower() in ("chrom", "chr", "chromosome")
+
+
 def read_bed(path: str | os.PathLike) -> Iterator[Interval]:
     """Intervals of a BED file (3+ columns; name and strand from columns 4 and 6 when present).
 
-    Header, ``track`` and ``browser`` lines are skipped. Errors name the line; each
-    interval remembers its line (``Interval.line``).
+    Header, ``track`` and ``browser`` lines are skipped (:func:`bed_lines`). Errors name
+    the line; each interval remembers its line (``Interval.line``).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such BED file")
-    with open(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if lineno == 1 and cols[0].strip().lower() in ("chrom", "chr", "chromosome"):
-                continue  # a column-name header without '#'
-            if len(cols) < 3:
-                raise InputError(f"{path}, line {lineno}: a BED line needs at least 3 tab-separated columns")
-            start, end = bed_span(cols, f"{path}, line {lineno}")
-            strand = cols[5] if len(cols) > 5 and cols[5] in "+-" and cols[5] else "+"
-            yield Interval(cols[0], start, end, cols[3] if len(cols) > 3 else "", strand, lineno)
+    for lineno, cols, header in bed_lines(path):
+        if header:
+            continue
+        if len(cols) < 3:
+            raise InputError(f"{path}, line {lineno}: a BED line needs at least 3 tab-separated columns")
+        start, end = bed_span(cols, f"{path}, line {lineno}")
+        strand = cols[5] if len(cols) > 5 and cols[5] in "+-" and cols[5] else "+"
+        yield Interval(cols[0], start, end, cols[3] if len(cols) > 3 else "", strand, lineno)
 
 
 def recentre(start: int, end: int, length: int) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...data.fasta import read_fasta
-from ...data.genome import Genome, bed_span, contig_aliases, fasta_compression, recentre
+from ...data.genome import Genome, bed_lines, bed_span, contig_aliases, fasta_compression, recentre
 from ...errors import ConfigError, InputError
 from .labels import parse_value
 from .pool import Pool, check_declared_class
@@ -38,28 +38,30 @@ def _open_reference(path: Path) -> Genome | _MemoryGenome:
     return _MemoryGenome(path) if fasta_compression(path) == "gzip" else Genome(path)
 
 
-def read_bed(inp, *, kind, declared, seed, source):
-    """Split -> records (None for a split the layout does not give) and the target names (None for classification)."""
+def read_bed_task(inp, *, kind, declared, seed, source):
+    """A labelled fine-tuning task from a BED file (``chrom start end label...``) and its FASTA.
+
+    Returns split -> records (None for a split the layout does not give) and the target
+    names (None for classification). Lines are read by :func:`~hyenadna_kipoi.data.genome.bed_lines`
+    and :func:`~hyenadna_kipoi.data.genome.bed_span`, as every BED file is; the first
+    header before the intervals may name the label columns.
+    """
     bed, fasta = Path(inp["bed"]), Path(inp["fasta"])
     if not bed.exists():
         raise InputError(f"{bed}: no such BED file (task.input.bed)")
     names: list[str] | None = list(inp["label_columns"]) if inp.get("label_columns") else None
     rows: list[tuple[int, list[str]]] = []
-    with open(bed) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip() or line.startswith(("track", "browser")):
+    for lineno, cols, is_header in bed_lines(bed):
+        if is_header:
+            header = [c.strip() for c in cols[3:]]
+            if rows or not header:
                 continue
-            cols = line.rstrip("\r\n").split("\t")
-            if line.startswith("#") or cols[0].lower() in ("chrom", "chr", "#chrom"):
-                header = [c.strip() for c in cols[3:]]
-                if rows or not header:
-                    continue
-                if names is not None and header != names:
-                    raise InputError(f"{bed}, line {lineno}: the header's label columns ({', '.join(header)}) differ "
-                                     f"from task.input.label_columns ({', '.join(names)})")
-                names = header
-                continue
-            rows.append((lineno, cols))
+            if names is not None and header != names:
+                raise InputError(f"{bed}, line {lineno}: the header's label columns ({', '.join(header)}) differ "
+                                 f"from task.input.label_columns ({', '.join(names)})")
+            names = header
+            continue
+        rows.append((lineno, cols))
     if not rows:
         raise InputError(f"{bed}: no intervals")
     if names is None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import ConfigError, InputError
 from ..task import KINDS, SPLITS, TaskData
-from .bed import read_bed
+from .bed import read_bed_task
 from .fasta import read_fasta_per_class
 from .genomic_benchmarks import read_genomic_benchmarks
 from .labels import class_labels, encode, target_names
@@ -31,7 +31,7 @@ def load_task(cfg: dict[str, Any], *, seed: int, source: str = "config") -> Task
         raise ConfigError(f"{source}: config key task.kind: {kind!r} is not one of {', '.join(KINDS)}")
     declared = None if task.get("labels") is None else [str(x) for x in task["labels"]]
     readers = {"fasta_per_class": read_fasta_per_class, "genomic_benchmarks": read_genomic_benchmarks,
-               "nucleotide_transformer": read_nucleotide_transformer, "bed": read_bed, "species": read_species}
+               "nucleotide_transformer": read_nucleotide_transformer, "bed": read_bed_task, "species": read_species}
     if inp["format"] not in readers:
         raise ConfigError(f"{source}: config key task.input.format: unknown format {inp['format']!r}")
     pools, targets_names = readers[inp["format"]](inp, kind=kind, declared=declared, seed=seed, source=source)
