@@ -35,6 +35,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .config_schema import json_object
 from .download import download, offline
 from .errors import CheckpointError, ConfigError
 from .heads import has_head, load_head
@@ -132,14 +133,7 @@ def detect_layout(folder: Path) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object at the top level")
-    return data
+    return json_object(path.read_text(), str(path))
 
 
 _ORIGINAL_LAYER_KEYS = {  # key in the original ``layer`` block -> HyenaConfig field

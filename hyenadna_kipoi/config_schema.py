@@ -9,6 +9,7 @@ the key and the reason (``FILE: unknown config key a.b; allowed keys under a: ..
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from pathlib import Path
@@ -108,6 +109,18 @@ def read_yaml(path: str | os.PathLike) -> Any:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     return raw or {}
+
+
+def json_object(text: str, where: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; :class:`ConfigError` naming ``where`` (a file or an option)
+    when it is not valid JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{where}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def dump_config(config: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .config_schema import json_object
 from .errors import CheckpointError, ConfigError, InputError
 from .io import atomic_open, atomic_path
 from .tokenizer import A, C, G, PAD, T
@@ -273,11 +274,10 @@ def load_head(folder: str | os.PathLike, d_model: int) -> Head:
     folder = Path(folder)
     meta_path, weights_path = folder / HEAD_JSON, folder / HEAD_WEIGHTS
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        text = meta_path.read_text()
+    except OSError as err:
         raise ConfigError(f"{meta_path}: cannot read the head description ({err})") from None
-    if not isinstance(meta, dict):
-        raise ConfigError(f"{meta_path}: expected a JSON object")
+    meta = json_object(text, str(meta_path))
     task, labels = meta.get("task"), meta.get("labels")
     pooling, label_mode = meta.get("pooling", "mean"), meta.get("label_mode", "head")
     k = meta.get("prompt_length", 0)
