@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..cli_args import add_quiet
-from ..errors import ConfigError, InputError
+from ..config_schema import json_object
+from ..errors import InputError
 
 STAGES = ("pretrain", "finetune", "icl")
 
@@ -35,15 +35,7 @@ def _pairs(items: list[str], what: str) -> list[tuple[str, str]]:
 
 
 def _json_mapping(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{option}: not valid JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{option}: expected a JSON object, got {type(value).__name__}")
-    return value
+    return None if text is None else json_object(text, option)
 
 
 def cmd_stage_config(args: argparse.Namespace) -> int:
