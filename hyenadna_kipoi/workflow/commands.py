@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from ..cli_args import add_quiet
@@ -38,78 +40,89 @@ def _json_mapping(text: str | None, option: str) -> dict[str, Any] | None:
     return None if text is None else json_object(text, option)
 
 
-def cmd_stage_config(args: argparse.Namespace) -> int:
+def _step(handler: Callable[[argparse.Namespace], str]) -> Callable[[argparse.Namespace], int]:
+    """A workflow step's command: ``handler`` does the work and returns the one line to print; exit status 0."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        print(handler(args))
+        return 0
+
+    return run
+
+
+@_step
+def cmd_stage_config(args: argparse.Namespace) -> str:
     from .config import write_stage_config
 
     path = write_stage_config(args.kind, _json_mapping(args.settings, "--settings"), args.out,
                               reference=_json_mapping(args.reference, "--reference"), out_dir=args.out_dir)
-    print(f"wrote {path}")
-    return 0
+    return f"wrote {path}"
 
 
-def cmd_download(args: argparse.Namespace) -> int:
+@_step
+def cmd_download(args: argparse.Namespace) -> str:
     from .reference import download_checked
 
     path = download_checked(args.url, args.out, sha256=args.sha256, md5=args.md5, progress=not args.quiet)
-    print(f"{args.url} -> {path} (verified)")
-    return 0
+    return f"{args.url} -> {path} (verified)"
 
 
-def cmd_index(args: argparse.Namespace) -> int:
+@_step
+def cmd_index(args: argparse.Namespace) -> str:
     from .reference import index_reference
 
     path = index_reference(args.fasta, args.prepared, progress=not args.quiet)
-    print(f"{args.fasta} -> {path} (+ .fai)")
-    return 0
+    return f"{args.fasta} -> {path} (+ .fai)"
 
 
-def cmd_gaps(args: argparse.Namespace) -> int:
+@_step
+def cmd_gaps(args: argparse.Namespace) -> str:
     from .reference import write_gaps
 
     n = write_gaps(args.fasta, args.out, blacklist=args.blacklist, min_gap=args.min_gap, progress=not args.quiet)
-    print(f"{n:,} excluded interval(s) (gaps{' + blacklist' if args.blacklist else ''}) -> {args.out}")
-    return 0
+    return f"{n:,} excluded interval(s) (gaps{' + blacklist' if args.blacklist else ''}) -> {args.out}"
 
 
-def cmd_check_vcf(args: argparse.Namespace) -> int:
+@_step
+def cmd_check_vcf(args: argparse.Namespace) -> str:
     from .checks import check_vcf
 
     counts = check_vcf(args.vcf, args.fasta, key=args.key, allow_missing=args.allow_missing)
-    print(f"{args.vcf}: {sum(counts.values()):,} record(s) on {len(counts)} contig(s), "
-          f"all checked against {args.fasta}")
-    return 0
+    return (f"{args.vcf}: {sum(counts.values()):,} record(s) on {len(counts)} contig(s), "
+            f"all checked against {args.fasta}")
 
 
-def cmd_reset_run(args: argparse.Namespace) -> int:
+@_step
+def cmd_reset_run(args: argparse.Namespace) -> str:
     from .checks import reset_run
 
     removed = reset_run(args.config)
-    print("checkpoints made with other settings removed" if removed else "nothing to reset")
-    return 0
+    return "checkpoints made with other settings removed" if removed else "nothing to reset"
 
 
-def cmd_plot_vep(args: argparse.Namespace) -> int:
+@_step
+def cmd_plot_vep(args: argparse.Namespace) -> str:
     from .plots import plot_vep
 
     counts = plot_vep(_pairs(args.tsv, "--tsv"), args.out)
-    print(f"scored alleles {counts} -> {args.out}")
-    return 0
+    return f"scored alleles {counts} -> {args.out}"
 
 
-def cmd_plot_embeddings(args: argparse.Namespace) -> int:
+@_step
+def cmd_plot_embeddings(args: argparse.Namespace) -> str:
     from .plots import plot_embeddings
 
     n = plot_embeddings(_pairs(args.npz, "--npz"), args.out)
-    print(f"{n} embeddings -> {args.out}")
-    return 0
+    return f"{n} embeddings -> {args.out}"
 
 
-def cmd_plot_finetune(args: argparse.Namespace) -> int:
+@_step
+def cmd_plot_finetune(args: argparse.Namespace) -> str:
     from .plots import plot_finetune
 
     n = plot_finetune(_pairs(args.metrics, "--metrics"), args.out, args.table)
-    print(f"{n} metric value(s) -> {args.out}, {args.table}")
-    return 0
+    return f"{n} metric value(s) -> {args.out}, {args.table}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
