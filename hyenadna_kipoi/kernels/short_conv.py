@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from ._alloc import empty, empty_like
 from ._triton_utils import cdiv, import_triton, next_pow2, require_triton
 
-# Bound by _build() on first use; module globals so the kernels' `tl.` resolves.
-triton = tl = None
+# Bound by _build() on first use; module globals so the kernels' `tl.` (and `_conv3`) resolve.
+triton = tl = _conv3 = None
 
 __all__ = ["short_conv_gate_reference", "short_conv_gate_triton"]
 
@@ -102,8 +102,22 @@ def short_conv_gate_rows(
 @functools.cache
 def _build() -> SimpleNamespace:
     """Define (once) and return the Triton kernels; triton is imported here, on first use."""
-    global triton, tl
+    global triton, tl, _conv3
     triton, tl = import_triton()
+
+    @triton.jit
+    def _conv3(base, w_ptr, b_ptr, ch, cmask, s_uc, row0, row1, row2, m0, m1, m2, HAS_BIAS: tl.constexpr):
+        """One channel group's causal conv in fp32: w[ch, 2] u[t] + w[ch, 1] u[t-1] + w[ch, 0] u[t-2] (+ bias[ch])."""
+        col = (ch * s_uc)[None, :]
+        w0 = tl.load(w_ptr + ch * 3 + 0, mask=cmask, other=0.0).to(tl.float32)
+        w1 = tl.load(w_ptr + ch * 3 + 1, mask=cmask, other=0.0).to(tl.float32)
+        w2 = tl.load(w_ptr + ch * 3 + 2, mask=cmask, other=0.0).to(tl.float32)
+        acc = w2[None, :] * tl.load(base + row0 + col, mask=m0, other=0.0).to(tl.float32)
+        acc += w1[None, :] * tl.load(base + row1 + col, mask=m1, other=0.0).to(tl.float32)
+        acc += w0[None, :] * tl.load(base + row2 + col, mask=m2, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            acc += tl.load(b_ptr + ch, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        return acc
 
     @triton.jit
     def _short_conv_gate_kernel(
@@ -131,38 +145,10 @@ def _build() -> SimpleNamespace:
         row1 = row0 - s_ul
         row2 = row1 - s_ul
 
-        # One pass per channel group g: x0 (g=0), x1 (g=1), v (g=2).
-        ch0 = c
-        w00 = tl.load(w_ptr + ch0 * 3 + 0, mask=cmask, other=0.0).to(tl.float32)
-        w01 = tl.load(w_ptr + ch0 * 3 + 1, mask=cmask, other=0.0).to(tl.float32)
-        w02 = tl.load(w_ptr + ch0 * 3 + 2, mask=cmask, other=0.0).to(tl.float32)
-        col0 = (ch0 * s_uc)[None, :]
-        x0 = w02[None, :] * tl.load(base + row0 + col0, mask=m0, other=0.0).to(tl.float32)
-        x0 += w01[None, :] * tl.load(base + row1 + col0, mask=m1, other=0.0).to(tl.float32)
-        x0 += w00[None, :] * tl.load(base + row2 + col0, mask=m2, other=0.0).to(tl.float32)
-
-        ch1 = c + d
-        w10 = tl.load(w_ptr + ch1 * 3 + 0, mask=cmask, other=0.0).to(tl.float32)
-        w11 = tl.load(w_ptr + ch1 * 3 + 1, mask=cmask, other=0.0).to(tl.float32)
-        w12 = tl.load(w_ptr + ch1 * 3 + 2, mask=cmask, other=0.0).to(tl.float32)
-        col1 = (ch1 * s_uc)[None, :]
-        x1 = w12[None, :] * tl.load(base + row0 + col1, mask=m0, other=0.0).to(tl.float32)
-        x1 += w11[None, :] * tl.load(base + row1 + col1, mask=m1, other=0.0).to(tl.float32)
-        x1 += w10[None, :] * tl.load(base + row2 + col1, mask=m2, other=0.0).to(tl.float32)
-
-        ch2 = c + 2 * d
-        w20 = tl.load(w_ptr + ch2 * 3 + 0, mask=cmask, other=0.0).to(tl.float32)
-        w21 = tl.load(w_ptr + ch2 * 3 + 1, mask=cmask, other=0.0).to(tl.float32)
-        w22 = tl.load(w_ptr + ch2 * 3 + 2, mask=cmask, other=0.0).to(tl.float32)
-        col2 = (ch2 * s_uc)[None, :]
-        v = w22[None, :] * tl.load(base + row0 + col2, mask=m0, other=0.0).to(tl.float32)
-        v += w21[None, :] * tl.load(base + row1 + col2, mask=m1, other=0.0).to(tl.float32)
-        v += w20[None, :] * tl.load(base + row2 + col2, mask=m2, other=0.0).to(tl.float32)
-
-        if HAS_BIAS:
-            x0 += tl.load(b_ptr + ch0, mask=cmask, other=0.0).to(tl.float32)[None, :]
-            x1 += tl.load(b_ptr + ch1, mask=cmask, other=0.0).to(tl.float32)[None, :]
-            v += tl.load(b_ptr + ch2, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        # One pass per channel group: x0 (channels c), x1 (c + d), v (c + 2d).
+        x0 = _conv3(base, w_ptr, b_ptr, c, cmask, s_uc, row0, row1, row2, m0, m1, m2, HAS_BIAS)
+        x1 = _conv3(base, w_ptr, b_ptr, c + d, cmask, s_uc, row0, row1, row2, m0, m1, m2, HAS_BIAS)
+        v = _conv3(base, w_ptr, b_ptr, c + 2 * d, cmask, s_uc, row0, row1, row2, m0, m1, m2, HAS_BIAS)
 
         out_off = b.to(tl.int64) * s_ob + t[:, None].to(tl.int64) * s_ol + c[None, :]
         tl.store(x0_ptr + out_off, x0.to(x0_ptr.dtype.element_ty), mask=m0)
