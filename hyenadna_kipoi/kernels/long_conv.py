@@ -158,6 +158,22 @@ def _alloc_out(z: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
     return out
 
 
+def _fft_setup(z: torch.Tensor, k_f: torch.Tensor, D: torch.Tensor, x0: torch.Tensor | None,
+               out: torch.Tensor | None) -> tuple[int, int, int, torch.Tensor, int, torch.Tensor]:
+    """The FFT paths' checks and buffers: ``(B, L, d, kft [d, n//2+1], n, out)``."""
+    B, L, d = _check(z, D, x0)
+    kft, n = _spectrum_rows(k_f, L, d)
+    return B, L, d, kft, n, _alloc_out(z, out)
+
+
+def _spectral_conv(zt: torch.Tensor, kft: torch.Tensor, n: int) -> torch.Tensor:
+    """One tile's convolution: channel-first rows zt [b, C, L] (real) times spectra kft [C, n//2+1],
+    back to [b, C, n] (not cropped); the tile's spectrum is freed on return."""
+    zf = torch.fft.rfft(zt, n=n, dim=-1)
+    zf.mul_(kft)
+    return torch.fft.irfft(zf, n=n, dim=-1, norm="forward")
+
+
 @torch.no_grad()
 def long_conv_chunked(
     z: torch.Tensor,
@@ -187,9 +203,7 @@ def long_conv_chunked(
     Returns:
         [B, L, d] in z's dtype, equal to :func:`long_conv_reference` up to FFT rounding.
     """
-    B, L, d = _check(z, D, x0)
-    kft, n = _spectrum_rows(k_f, L, d)
-    out = _alloc_out(z, out)
+    B, L, d, kft, n, out = _fft_setup(z, k_f, D, x0, out)
     if out.numel() == 0:
         return out
     fdt = kft.real.dtype
@@ -198,10 +212,7 @@ def long_conv_chunked(
         # One explicit transpose to [b, C, L]: the FFT and the D term then read contiguous rows
         # instead of striding through the channel-last tensor twice.
         zt = z[b0:b1, :, c0:c1].transpose(1, 2).to(fdt, memory_format=torch.contiguous_format)
-        zf = torch.fft.rfft(zt, n=n, dim=-1)
-        zf.mul_(kft[c0:c1])
-        y = torch.fft.irfft(zf, n=n, dim=-1, norm="forward")[..., :L]
-        del zf
+        y = _spectral_conv(zt, kft[c0:c1], n)[..., :L]
         y.addcmul_(zt, Dv[c0:c1, None])
         dst = out[b0:b1, :, c0:c1].transpose(1, 2)
         if x0 is None:
@@ -338,20 +349,15 @@ def long_conv_fft_triton(
     Returns:
         [B, L, d] in z's dtype.
     """
-    B, L, d = _check(z, D, x0)
+    B, L, d, kft, n, out = _fft_setup(z, k_f, D, x0, out)
     require_triton(z)
-    kft, n = _spectrum_rows(k_f, L, d)
-    out = _alloc_out(z, out)
     if out.numel() == 0:
         return out
     fdt = kft.real.dtype
     Dv = D.reshape(d).contiguous()
     for b0, b1, c0, c1 in _chunks(B, d, n, chunk, budget, z.device):
         zc = z[b0:b1, :, c0:c1]
-        zf = torch.fft.rfft(zc.transpose(1, 2).to(fdt), n=n, dim=-1)  # [b, C, n//2+1]
-        zf.mul_(kft[c0:c1])
-        y = torch.fft.irfft(zf, n=n, dim=-1, norm="forward")  # [b, C, n]
-        del zf
+        y = _spectral_conv(zc.transpose(1, 2).to(fdt), kft[c0:c1], n)  # [b, C, n]
         xc = None if x0 is None else x0[b0:b1, :, c0:c1]
         _launch_epilogue(y[..., :L], zc, xc, Dv[c0:c1], out[b0:b1, :, c0:c1])
     return out
