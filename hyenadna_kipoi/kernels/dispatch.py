@@ -71,6 +71,15 @@ def _kernel_dtype_ok(*tensors: torch.Tensor | None) -> bool:
     return all(t is None or t.dtype in _KERNEL_DTYPES for t in tensors)
 
 
+def _kernel_backend(backend: str | None, tensors: Sequence[torch.Tensor | None],
+                    on: Sequence[torch.Tensor] | None = None) -> str:
+    """``"torch"`` when the call needs autograd or a dtype the kernels lack (float64), else
+    :func:`resolve_backend` for the tensors ``on`` (default: all of ``tensors``)."""
+    if _needs_grad(*tensors) or not _kernel_dtype_ok(*tensors):
+        return "torch"
+    return resolve_backend(backend, *(tensors if on is None else on))
+
+
 # ---------------------------------------------------------------- short conv + gate
 
 def short_conv_gate(
@@ -84,9 +93,7 @@ def short_conv_gate(
 
     See :mod:`hyenadna_kipoi.kernels.short_conv`; weight [3d, 1, 3], bias [3d] or None.
     """
-    if _needs_grad(u, weight, bias) or not _kernel_dtype_ok(u, weight, bias):
-        return _sc.short_conv_gate_reference(u, weight, bias)
-    if resolve_backend(backend, u) == "triton":
+    if _kernel_backend(backend, (u, weight, bias), on=(u,)) == "triton":
         return _sc.short_conv_gate_triton(u, weight, bias)
     return _sc.short_conv_gate_reference(u, weight, bias)
 
@@ -99,12 +106,6 @@ def _filter_tensors(zpos, tpos, weights, biases, freq, deltas) -> list[torch.Ten
 
 def _filter_fn(backend_name: str):
     return _filt.implicit_filter_triton if backend_name == "triton" else _filt.implicit_filter_reference
-
-
-def _filter_backend(backend: str | None, tensors: Sequence[torch.Tensor]) -> str:
-    if _needs_grad(*tensors) or not _kernel_dtype_ok(*tensors):
-        return "torch"
-    return resolve_backend(backend, *tensors)
 
 
 def implicit_filter(
@@ -126,7 +127,7 @@ def implicit_filter(
     length while the weights are unchanged and no gradient is needed.
     """
     tensors = _filter_tensors(zpos, tpos, weights, biases, freq, deltas)
-    name = _filter_backend(backend, tensors)
+    name = _kernel_backend(backend, tensors)
 
     def compute() -> torch.Tensor:
         return _filter_fn(name)(L, zpos, tpos, weights, biases, freq, deltas, shift)
@@ -157,7 +158,7 @@ def implicit_filter_spectrum(
     """
     n = 2 * int(L) if fft_size is None else int(fft_size)
     tensors = _filter_tensors(zpos, tpos, weights, biases, freq, deltas)
-    name = _filter_backend(backend, tensors)
+    name = _kernel_backend(backend, tensors)
 
     def compute() -> torch.Tensor:
         k = _filter_fn(name)(L, zpos, tpos, weights, biases, freq, deltas, shift)
