@@ -52,9 +52,7 @@ from ..model import HyenaConfig, HyenaDNA, count_parameters
 from ..score.batching import run_by_length
 from ..train.checkpointing import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 from ..train.init import init_weights
-from ..train.optim import optimizer_step, parameter_groups
-from ..train.pretrain import resolve_precision
-from ..train.schedules import lr_multiplier
+from ..train.optim import Optimization, autocast
 from .batches import encode_left_padded, micro_batches, plan_epoch, rc_flags, steps_per_epoch
 from .objective import TaskHead, split_loss, standardisation, train_targets, training_loss
 from .outputs import summary_line, write_history, write_outputs
@@ -75,7 +73,7 @@ def split_logits(model: HyenaDNA, head: Head, sequences: list[str], ids: list[st
     device = next(model.parameters()).device
 
     def run(m: HyenaDNA, batch: torch.Tensor) -> list[np.ndarray]:
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast(device, amp):
             return list(head.predict_logits(m, batch).float().cpu().numpy())
 
     try:
@@ -183,8 +181,8 @@ def finetune(config: dict[str, Any] | str | os.PathLike, *, out: str | os.PathLi
 class _Run:
     """A fine-tuning run as built from its config: the task, the model and its head, and how they are trained.
 
-    ``params``: every trainable tensor (clipped together); ``total`` optimizer steps of
-    ``steps_per_epoch`` per epoch; ``center``/``scale`` [C]: the regression standardisation
+    ``opt``: AdamW over every trainable tensor, the schedule and the precision; ``total``
+    optimizer steps of ``steps_per_epoch`` per epoch; ``center``/``scale`` [C]: the regression standardisation
     (zeros / ones otherwise); ``higher``: whether a larger early-stopping metric is better.
     """
 
@@ -195,16 +193,17 @@ class _Run:
     head: TaskHead
     frozen: bool
     dev: torch.device
-    amp: torch.dtype | None
     center: np.ndarray
     scale: np.ndarray
-    params: list[torch.Tensor]
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    scaler: torch.amp.GradScaler | None
+    opt: Optimization
     steps_per_epoch: int
     total: int
     higher: bool
+
+    @property
+    def amp(self) -> torch.dtype | None:
+        """The autocast dtype (None: fp32)."""
+        return self.opt.amp
 
     @property
     def kind(self) -> str:
@@ -275,27 +274,22 @@ def _build_run(config: dict[str, Any], dev: torch.device, source: str) -> _Run:
                     center, scale).to(dev)
     if frozen:
         model.requires_grad_(False)
-    amp = resolve_precision(train_cfg["precision"], dev)
     model.train(not frozen)  # a frozen backbone runs without dropout
 
     trainable = nn.ModuleDict({"model": model, "head": head})
-    groups = [{k_: v for k_, v in g.items() if k_ != "names"} for g in parameter_groups(trainable, train_cfg["weight_decay"])]
-    params = [p for g in groups for p in g["params"]]
-    if not params:
+    if not any(p.requires_grad for p in trainable.parameters()):
         raise ConfigError("nothing to train: the backbone is frozen and the head has no parameters "
                           "(soft_prompt.label_mode token needs soft_prompt.length > 0)")
-    optimizer = torch.optim.AdamW(groups, lr=train_cfg["lr"])
     spe = steps_per_epoch(len(train), train_cfg["batch_size"])
     total = spe * train_cfg["epochs"]
     if train_cfg["max_steps"]:
         total = min(total, train_cfg["max_steps"])
-    warmup = int(round(train_cfg["warmup_fraction"] * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_multiplier(s, total_steps=total, warmup_steps=warmup,
-                                           min_ratio=train_cfg["min_lr_ratio"]))
-    scaler = torch.amp.GradScaler(dev.type) if amp == torch.float16 else None
-    return _Run(config, task, labels, model, head, frozen, dev, amp, center, scale, params, optimizer, scheduler,
-                scaler, spe, total, _higher_is_better(train_cfg["early_stopping"]["metric"]))
+    opt = Optimization.build(trainable, device=dev, precision=train_cfg["precision"], lr=train_cfg["lr"],
+                             weight_decay=train_cfg["weight_decay"], total_steps=total,
+                             warmup_fraction=train_cfg["warmup_fraction"], min_lr_ratio=train_cfg["min_lr_ratio"],
+                             clip=train_cfg["clip_grad"])
+    return _Run(config, task, labels, model, head, frozen, dev, center, scale, opt, spe, total,
+                _higher_is_better(train_cfg["early_stopping"]["metric"]))
 
 
 def _restore(run: _Run, checkpoint: Path) -> _TrainState:
@@ -308,10 +302,7 @@ def _restore(run: _Run, checkpoint: Path) -> _TrainState:
                          "--resume continues only the same run (restore the config, or use a new output folder)")
     run.model.load_state_dict(load_model(checkpoint, device=run.dev).state_dict())
     run.head.load_state_dict(saved["head"])
-    run.optimizer.load_state_dict(saved["optimizer"])
-    run.scheduler.load_state_dict(saved["scheduler"])
-    if run.scaler is not None and saved["scaler"]:
-        run.scaler.load_state_dict(saved["scaler"])
+    run.opt.load_state_dict(saved)
     set_rng_state(saved["rng"])
     return _TrainState(step=saved["step"], best=_Best(**saved["best"]), bad_evals=saved["bad_evals"],
                        history=saved["history"], stopped_early=saved["stopped_early"], loss_sum=saved["loss_sum"],
@@ -365,7 +356,7 @@ def _train(run: _Run, state: _TrainState, out: Path, *, t_start: float, progress
             if not math.isfinite(step_loss):
                 raise HyenaDNAError(f"the training loss became {step_loss} at step {state.step + 1}; lower train.lr, "
                                     "or use precision bf16/fp32 instead of fp16")
-            _, lr = optimizer_step(run.optimizer, run.scheduler, run.params, cfg["clip_grad"], run.scaler)
+            _, lr = run.opt.step()
             state.step += 1
             state.loss_sum, state.loss_count = state.loss_sum + step_loss, state.loss_count + 1
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
@@ -390,10 +381,10 @@ def _accumulate_gradients(run: _Run, indices: np.ndarray, flips: np.ndarray | No
         ids = encode_left_padded([train.sequences[i] for i in micro], [train.ids[i] for i in micro],
                                  reverse=rev).to(run.dev)
         targets = train_targets(kind, train.targets[micro], run.center, run.scale).to(run.dev)
-        with torch.autocast(run.dev.type, dtype=run.amp or torch.float32, enabled=run.amp is not None):
+        with run.opt.autocast():
             logits = run.head.logits(run.model, ids, backbone_grad=not run.frozen)
         loss = training_loss(kind, logits, targets) / len(indices)
-        (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
+        run.opt.backward(loss)
         step_loss += float(loss.detach())
     return step_loss
 
@@ -465,8 +456,7 @@ def _checkpoint(run: _Run, state: _TrainState, out: Path, elapsed: float) -> Non
     """OUT/checkpoints/step-N/ (everything a resume needs; only the newest is kept), then remove
     the best models it no longer names. ``elapsed``: wall seconds of the whole run so far."""
     trainer_state = {
-        "step": state.step, "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-        "scaler": run.scaler.state_dict() if run.scaler is not None else None, "rng": rng_state(),
+        "step": state.step, **run.opt.state_dict(), "rng": rng_state(),
         "head": run.head.state_dict(), "best": state.best.__dict__.copy(), "bad_evals": state.bad_evals,
         "history": state.history, "stopped_early": state.stopped_early, "loss_sum": state.loss_sum,
         "loss_count": state.loss_count, "elapsed_s": elapsed, "settings": _settings(run)}

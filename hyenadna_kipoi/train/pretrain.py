@@ -40,9 +40,9 @@ from .config import dump_config, load_config, validate_config
 from .init import init_weights
 from .markov import MarkovBaselines, reverse_complement_codes, to_codes
 from .metrics import LN2, MetricsLog, plot_curves, read_csv, read_markov, standing, write_markov, write_report
-from .optim import build_optimizer, optimizer_step
+from .optim import Optimization, autocast, resolve_precision  # noqa: F401  (resolve_precision: re-exported)
 from .prepare import prepare_genome_from_config, prepare_intervals, read_split
-from .schedules import Stage, build_stages, lr_multiplier, stage_at
+from .schedules import Stage, build_stages, stage_at
 
 MODEL_KEYS = ("d_model", "n_layer", "d_inner", "max_seq_len", "filter_order", "emb_dim", "short_filter_order",
               "num_inner_mlps", "hyena_order", "activation_freq", "embed_dropout", "resid_dropout", "modulation_shift")
@@ -70,15 +70,6 @@ def build_model(cfg: dict[str, Any]) -> HyenaDNA:
         model.train()
         return model
     return init_weights(HyenaDNA(HyenaConfig(**{k: cfg[k] for k in MODEL_KEYS})))
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (None for fp32). ``auto``: bf16 on GPUs that have it, else fp16; fp32 on CPU."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -141,7 +132,7 @@ def evaluate(model: HyenaDNA, dataset: WindowDataset, ctx: D.DistContext, *, seq
     count = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for inputs, targets in loader:
         inputs, targets = inputs.to(ctx.device), targets.to(ctx.device)
-        with torch.autocast(ctx.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast(ctx.device, amp):
             logits = model(inputs)
         nats += next_token_loss(logits, targets, reduction="sum").double()
         count += (targets != PAD).sum().double()
@@ -174,15 +165,6 @@ class _Lazy:
 
 def _describe_stages(stages: list[Stage]) -> str:
     return "; ".join(f"{s.seq_len} tokens x {s.global_batch} for steps {s.start}-{s.end - 1}" for s in stages)
-
-
-def _state(step: int, tokens: int, position: Position, optimizer, scheduler, scaler, ctx: D.DistContext,
-           elapsed: float) -> dict[str, Any]:
-    rngs = D.gather_objects(ctx, rng_state())
-    return {"step": step, "tokens": tokens, "epoch": position.epoch, "cursor": position.cursor,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs,
-            "world_size": ctx.world_size, "elapsed_s": elapsed}
 
 
 def _prepare(config: dict[str, Any], ctx: D.DistContext, resume: bool, progress: bool) -> Path:
@@ -219,25 +201,89 @@ def pretrain(config: dict[str, Any] | str | os.PathLike, *, resume: bool = False
 
     ``stop_after``: stop after that many optimizer steps as if killed (no final checkpoint,
     model or report), for tests of resuming. Under torchrun every rank calls this.
+
+    The steps: build the run (data, model, optimizer), restore the newest checkpoint or start
+    afresh, open the logs and fit the Markov baselines (rank 0), train, finish (final
+    evaluation and checkpoint, model, plot and report).
     """
     config = load_config(config) if not isinstance(config, dict) else validate_config(config)
-    train_cfg, out = config["train"], Path(config["out_dir"])
-    ctx = D.setup(train_cfg["device"])
+    ctx = D.setup(config["train"]["device"])
     show = (config["log"]["progress"] if progress is None else progress) and ctx.is_main
     t_start = time.perf_counter()
     try:
-        return _run(config, ctx, out, resume=resume, stop_after=stop_after, show=show, t_start=t_start)
+        run = _build_run(config, ctx, resume=resume, show=show, t_start=t_start)
+        resumed_from = latest_checkpoint(run.out / "checkpoints") if resume else None
+        state = _restore(run, resumed_from) if resumed_from is not None else _start(run)
+        log, markov = None, {}
+        if ctx.is_main:
+            log = MetricsLog(run.out, resume_step=state.step if resumed_from is not None else None)
+            markov = _markov_baselines(run, reuse=resumed_from is not None)
+            _announce(run)
+        D.barrier(ctx)
+        stopped = _train(run, state, log, markov, stop_after)
+        if stopped:
+            return PretrainResult(run.out, None, state.step, state.tokens, state.val_loss, state.val_loss / LN2,
+                                  markov, run.wall(state), stopped_early=True)
+        return _finish(run, state, markov)
     finally:
         D.teardown(ctx)
 
 
-def _run(config: dict[str, Any], ctx: D.DistContext, out: Path, *, resume: bool, stop_after: int | None,
-         show: bool, t_start: float) -> PretrainResult:
+# --------------------------------------------------------------------------- setup
+
+
+@dataclass
+class _Run:
+    """A pretraining run as built from its config, the same on every rank: the data, the model and how it is
+    trained. ``stages``: the sequence-length stages; ``show``: whether this rank shows progress;
+    ``t_start``: when this process started the run (``time.perf_counter``)."""
+
+    config: dict[str, Any]
+    ctx: D.DistContext
+    out: Path
+    fasta: Path
+    stages: list[Stage]
+    model: HyenaDNA
+    opt: Optimization
+    train_set: WindowDataset
+    val_set: WindowDataset
+    show: bool
+    t_start: float
+
+    @property
+    def total(self) -> int:
+        """Optimizer steps of the whole run."""
+        return self.config["train"]["max_steps"]
+
+    def wall(self, state: _TrainState) -> float:
+        """Wall seconds of the whole run so far, the runs before a resume included."""
+        return state.elapsed_before + time.perf_counter() - self.t_start
+
+
+@dataclass
+class _TrainState:
+    """Where training stands; ``step``, ``tokens``, ``position`` (the data order's epoch and cursor) and
+    ``elapsed_before`` (wall seconds of the runs before a resume) are saved in every checkpoint.
+    ``val_loss``/``evaluated``: the latest validation loss and its step; ``checkpointed``: the step of
+    the newest checkpoint (-1: none)."""
+
+    step: int = 0
+    tokens: int = 0
+    position: Position = field(default_factory=Position)
+    elapsed_before: float = 0.0
+    val_loss: float = float("nan")
+    evaluated: int = -1
+    checkpointed: int = -1
+
+
+def _build_run(config: dict[str, Any], ctx: D.DistContext, *, resume: bool, show: bool, t_start: float) -> _Run:
+    """Prepare genome and windows (:func:`_prepare`), plan the stages, build the model (the global torch
+    RNG seeded with ``seed`` first, so a new model is the same on every run of the config), AdamW, the
+    schedule and the precision, and the datasets. Raises InputError when the data or the model are too small."""
     train_cfg, seed = config["train"], config["seed"]
     fasta = _prepare(config, ctx, resume, show)
     train_windows, val_windows = read_split(config, "train"), read_split(config, "valid")
     stages = build_stages(train_cfg, ctx.world_size)
-    final = stages[-1]
     n_max = max(s.global_batch for s in stages)
     if n_max > len(train_windows):
         raise InputError(f"the training split has {len(train_windows)} windows, fewer than one global batch "
@@ -251,161 +297,201 @@ def _run(config: dict[str, Any], ctx: D.DistContext, out: Path, *, resume: bool,
     model.to(ctx.device)
     model.train()
     model.set_gradient_checkpointing(train_cfg["gradient_checkpointing"])
-    optimizer = build_optimizer(model, config["optimizer"])
-    total = train_cfg["max_steps"]
-    warmup = int(round(config["scheduler"]["warmup_fraction"] * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_multiplier(s, total_steps=total, warmup_steps=warmup,
-                                           min_ratio=config["scheduler"]["min_lr_ratio"]))
-    amp = resolve_precision(train_cfg["precision"], ctx.device)
-    scaler = torch.amp.GradScaler(ctx.device.type) if amp == torch.float16 else None
-
-    step, tokens, position, elapsed_before = 0, 0, Position(), 0.0
-    resumed_from = latest_checkpoint(out / "checkpoints") if resume else None
-    if resumed_from is not None:
-        state = load_trainer_state(resumed_from)
-        weights = load_model(resumed_from)
-        model.load_state_dict(weights.state_dict())
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed_s"]
-        position = Position(state["epoch"], state["cursor"])
-        if state["world_size"] == ctx.world_size:
-            set_rng_state(state["rng"][ctx.rank])
-        elif ctx.is_main:
-            print(f"[pretrain] note: checkpoint written by {state['world_size']} rank(s), resumed on "
-                  f"{ctx.world_size}: dropout randomness will differ from the original run", flush=True)
-        if ctx.is_main:
-            print(f"[pretrain] resumed from {resumed_from} (step {step}, {tokens:,} tokens)", flush=True)
-    else:
-        torch.manual_seed(seed + ctx.rank)  # dropout differs per rank, reproducibly
+    opt_cfg, sched_cfg = config["optimizer"], config["scheduler"]
+    opt = Optimization.build(model, device=ctx.device, precision=train_cfg["precision"], lr=opt_cfg["lr"],
+                             weight_decay=opt_cfg["weight_decay"], betas=opt_cfg["betas"], eps=opt_cfg["eps"],
+                             total_steps=train_cfg["max_steps"], warmup_fraction=sched_cfg["warmup_fraction"],
+                             min_lr_ratio=sched_cfg["min_lr_ratio"], clip=train_cfg["clip_grad_norm"],
+                             params=[p for p in model.parameters() if p.requires_grad])
 
     train_set = WindowDataset(fasta, train_windows, seed=seed, augment=True, shift=config["data"]["shift"],
                               rc=config["data"]["rc_aug"])
     val_set = WindowDataset(fasta, val_windows, seed=seed, augment=False)
-    markov: dict[int, float] = {}
-    markov_path = out / "markov.tsv"
+    return _Run(config, ctx, Path(config["out_dir"]), fasta, stages, model, opt, train_set, val_set, show, t_start)
+
+
+def _start(run: _Run) -> _TrainState:
+    """A new run: seeds the global torch RNG with ``seed + rank`` (dropout differs per rank, reproducibly)."""
+    torch.manual_seed(run.config["seed"] + run.ctx.rank)
+    return _TrainState()
+
+
+def _restore(run: _Run, checkpoint: Path) -> _TrainState:
+    """Load ``checkpoint`` (OUT/checkpoints/step-N) into ``run``: weights, optimizer, schedule, gradient
+    scaler and (when written by as many ranks) this rank's RNG states; returns the training state saved
+    with them."""
+    ctx = run.ctx
+    saved = load_trainer_state(checkpoint)
+    run.model.load_state_dict(load_model(checkpoint).state_dict())
+    run.opt.load_state_dict(saved)
+    state = _TrainState(saved["step"], saved["tokens"], Position(saved["epoch"], saved["cursor"]),
+                        saved["elapsed_s"], checkpointed=saved["step"])
+    if saved["world_size"] == ctx.world_size:
+        set_rng_state(saved["rng"][ctx.rank])
+    elif ctx.is_main:
+        print(f"[pretrain] note: checkpoint written by {saved['world_size']} rank(s), resumed on "
+              f"{ctx.world_size}: dropout randomness will differ from the original run", flush=True)
     if ctx.is_main:
-        log = MetricsLog(out, resume_step=step if resumed_from is not None else None)
-        if resumed_from is not None and markov_path.exists():
-            markov = read_markov(markov_path)
-        else:
-            t0 = time.perf_counter()
-            markov, scored, fitted = fit_markov(config, fasta, train_windows, val_windows, show)
-            with atomic_open(out / "markov.json") as handle:  # before markov.tsv, whose presence means "done"
-                json.dump({"train_bases": fitted, "val_bases": scored}, handle)
-            write_markov(markov_path, markov, scored)
-            print("[pretrain] Markov baselines on valid (bits/base): "
-                  + ", ".join(f"order {k} {b:.4f}" for k, b in markov.items())
-                  + f" ({time.perf_counter() - t0:.1f} s)", flush=True)
-        print(f"[pretrain] model d_model={model.config.d_model} n_layer={model.config.n_layer} "
-              f"l_max={model.l_max}: {count_parameters(model):,} parameters; {ctx.world_size} rank(s) on "
-              f"{ctx.device}, precision {amp or 'fp32'}; {len(train_windows):,} train / {len(val_windows):,} valid "
-              f"windows\n[pretrain] stages: {_describe_stages(stages)}", flush=True)
-    D.barrier(ctx)
+        print(f"[pretrain] resumed from {checkpoint} (step {state.step}, {state.tokens:,} tokens)", flush=True)
+    return state
 
-    net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) \
-        if ctx.distributed else model
-    eval_cfg, ck_cfg, log_cfg = config["eval"], config["checkpoint"], config["log"]
-    workers = config["data"]["num_workers"]
-    eval_batch = eval_cfg["batch_size"] or final.micro_batch
 
-    def run_eval() -> tuple[float, int]:
-        return evaluate(model, val_set, ctx, seq_len=train_cfg["seq_len"], batch_size=eval_batch,
-                        num_workers=workers, amp=amp)
+def _markov_baselines(run: _Run, reuse: bool) -> dict[int, float]:
+    """Order -> validation bits/base of the Markov baselines (rank 0): read back from OUT/markov.tsv when
+    ``reuse`` (a resumed run) and it exists, else fitted and written to OUT/markov.json and OUT/markov.tsv."""
+    markov_path = run.out / "markov.tsv"
+    if reuse and markov_path.exists():
+        return read_markov(markov_path)
+    t0 = time.perf_counter()
+    markov, scored, fitted = fit_markov(run.config, run.fasta, run.train_set.windows, run.val_set.windows, run.show)
+    with atomic_open(run.out / "markov.json") as handle:  # before markov.tsv, whose presence means "done"
+        json.dump({"train_bases": fitted, "val_bases": scored}, handle)
+    write_markov(markov_path, markov, scored)
+    print("[pretrain] Markov baselines on valid (bits/base): "
+          + ", ".join(f"order {k} {b:.4f}" for k, b in markov.items())
+          + f" ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return markov
 
-    def checkpoint(at: int) -> None:
-        state = _state(at, tokens, position, optimizer, scheduler, scaler, ctx,
-                       elapsed_before + time.perf_counter() - t_start)
-        if ctx.is_main:
-            save_checkpoint(out / "checkpoints", at, model, state, ck_cfg["keep_last"])
-        D.barrier(ctx)
 
-    val_loss, last_eval_step, last_ckpt_step = float("nan"), -1, step if resumed_from is not None else -1
-    bar = tqdm(total=total, initial=step, desc="pretrain", unit="step", disable=not show, dynamic_ncols=True)
-    stage, it = None, None
-    smooth_tps = None
-    stopped = False
-    params = [p for p in model.parameters() if p.requires_grad]
+def _announce(run: _Run) -> None:
+    """Print the model, the ranks, the precision, the data and the stages (rank 0)."""
+    model, ctx = run.model, run.ctx
+    print(f"[pretrain] model d_model={model.config.d_model} n_layer={model.config.n_layer} "
+          f"l_max={model.l_max}: {count_parameters(model):,} parameters; {ctx.world_size} rank(s) on "
+          f"{ctx.device}, precision {run.opt.amp or 'fp32'}; {len(run.train_set):,} train / "
+          f"{len(run.val_set):,} valid windows\n[pretrain] stages: {_describe_stages(run.stages)}", flush=True)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _train(run: _Run, state: _TrainState, log: MetricsLog | None, markov: dict[int, float],
+           stop_after: int | None) -> bool:
+    """Take optimizer steps from ``state.step`` to ``run.total``, logging, validating and checkpointing
+    as the config says. ``log``: rank 0's metrics log (None on the others). Returns True when it
+    stopped after ``stop_after`` steps (as if killed)."""
+    ctx, config = run.ctx, run.config
+    net = DistributedDataParallel(run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) \
+        if ctx.distributed else run.model
+    eval_every, ck_every = config["eval"]["every"], config["checkpoint"]["every"]
+    bar = tqdm(total=run.total, initial=state.step, desc="pretrain", unit="step", disable=not run.show,
+               dynamic_ncols=True)
+    stage, batches, smooth_tps = None, None, None
     try:
-        while step < total:
-            if stop_after is not None and step >= stop_after:
-                stopped = True
-                break
-            current = stage_at(stages, step)
+        while state.step < run.total:
+            if stop_after is not None and state.step >= stop_after:
+                return True
+            current = stage_at(run.stages, state.step)
             if current is not stage:
                 stage = current
-                it = iter(_train_loader(train_set, stage, step, position, seed, ctx, workers))
+                batches = iter(_train_loader(run.train_set, stage, state.step, state.position, config["seed"], ctx,
+                                             config["data"]["num_workers"]))
             t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=ctx.device)
-            for micro in range(stage.accumulation):
-                inputs, targets = next(it)
-                inputs = inputs.to(ctx.device, non_blocking=True)
-                targets = targets.to(ctx.device, non_blocking=True)
-                last = micro == stage.accumulation - 1
-                sync = net.no_sync() if (ctx.distributed and not last) else contextlib.nullcontext()
-                with sync:
-                    with torch.autocast(ctx.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                        logits = net(inputs)
-                    loss = next_token_loss(logits, targets)
-                    scaled = loss / stage.accumulation
-                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                loss_sum += loss.detach()
-            grad_norm, lr = optimizer_step(optimizer, scheduler, params, train_cfg["clip_grad_norm"], scaler)
-            position.advance(len(train_set), stage.global_batch)
-            step += 1
-            tokens += stage.tokens_per_step
-            step_loss = float(D.all_mean(ctx, loss_sum / stage.accumulation))
+            mean_loss = _accumulate_gradients(run, net, stage, batches)
+            grad_norm, lr = run.opt.step()
+            state.position.advance(len(run.train_set), stage.global_batch)
+            state.step += 1
+            state.tokens += stage.tokens_per_step
+            step_loss = float(D.all_mean(ctx, mean_loss))
             if not math.isfinite(step_loss):
-                raise HyenaDNAError(f"the training loss became {step_loss} at step {step}; lower optimizer.lr, "
+                raise HyenaDNAError(f"the training loss became {step_loss} at step {state.step}; lower optimizer.lr, "
                                     "or use bf16/fp32 instead of fp16")
-            dt = time.perf_counter() - t0
-            tps = stage.tokens_per_step / dt
+            tps = stage.tokens_per_step / (time.perf_counter() - t0)
             smooth_tps = tps if smooth_tps is None else 0.9 * smooth_tps + 0.1 * tps
             if ctx.is_main:
-                if step % log_cfg["every"] == 0 or step == total:
-                    log.log("train", {"step": step, "tokens": tokens, "seq_len": stage.seq_len,
+                if state.step % config["log"]["every"] == 0 or state.step == run.total:
+                    log.log("train", {"step": state.step, "tokens": state.tokens, "seq_len": stage.seq_len,
                                       "batch": stage.global_batch, "lr": lr, "loss": step_loss,
                                       "bits_per_base": step_loss / LN2, "grad_norm": float(grad_norm),
-                                      "tokens_per_s": tps,
-                                      "elapsed_s": elapsed_before + time.perf_counter() - t_start})
+                                      "tokens_per_s": tps, "elapsed_s": run.wall(state)})
                 bar.set_postfix(loss=f"{step_loss:.4f}", L=stage.seq_len, tok_s=f"{smooth_tps:,.0f}", lr=f"{lr:.2e}")
                 bar.update(1)
-            if step % eval_cfg["every"] == 0 or step == total:
-                val_loss, val_bases = run_eval()
-                last_eval_step = step
-                if ctx.is_main:
-                    bits = val_loss / LN2
-                    log.log("eval", {"step": step, "tokens": tokens, "val_loss": val_loss,
-                                     "val_perplexity": math.exp(val_loss), "val_bits_per_base": bits,
-                                     "val_bases": val_bases})
-                    bar.write(f"[pretrain] step {step}: valid {val_loss:.4f} nats/base, {bits:.4f} bits/base, "
-                              f"perplexity {math.exp(val_loss):.4f}; {standing(bits, markov)}")
-            if step % ck_cfg["every"] == 0 or step == total:
-                checkpoint(step)
-                last_ckpt_step = step
+            if state.step % eval_every == 0 or state.step == run.total:
+                _validate(run, state, log, markov, bar)
+            if state.step % ck_every == 0 or state.step == run.total:
+                _checkpoint(run, state)
     finally:
         bar.close()
-    wall = elapsed_before + time.perf_counter() - t_start
-    if stopped:
-        return PretrainResult(out, None, step, tokens, val_loss, val_loss / LN2, markov, wall, stopped_early=True)
-    if last_eval_step != step:
-        val_loss, _ = run_eval()
-    if last_ckpt_step != step:
-        checkpoint(step)
-    model_dir = out / "model"
+    return False
+
+
+def _accumulate_gradients(run: _Run, net: torch.nn.Module, stage: Stage, batches) -> torch.Tensor:
+    """Backward passes over the ``stage.accumulation`` micro batches of one optimizer step, taken from
+    ``batches`` (DDP synchronises the gradients on the last only); returns this rank's mean loss."""
+    ctx = run.ctx
+    loss_sum = torch.zeros((), device=ctx.device)
+    for micro in range(stage.accumulation):
+        inputs, targets = next(batches)
+        inputs = inputs.to(ctx.device, non_blocking=True)
+        targets = targets.to(ctx.device, non_blocking=True)
+        last = micro == stage.accumulation - 1
+        sync = net.no_sync() if (ctx.distributed and not last) else contextlib.nullcontext()
+        with sync:
+            with run.opt.autocast():
+                logits = net(inputs)
+            loss = next_token_loss(logits, targets)
+            run.opt.backward(loss / stage.accumulation)
+        loss_sum += loss.detach()
+    return loss_sum / stage.accumulation
+
+
+def _evaluate(run: _Run) -> tuple[float, int]:
+    """:func:`evaluate` of the current model on the validation split, at ``train.seq_len``."""
+    eval_batch = run.config["eval"]["batch_size"] or run.stages[-1].micro_batch
+    return evaluate(run.model, run.val_set, run.ctx, seq_len=run.config["train"]["seq_len"], batch_size=eval_batch,
+                    num_workers=run.config["data"]["num_workers"], amp=run.opt.amp)
+
+
+def _validate(run: _Run, state: _TrainState, log: MetricsLog | None, markov: dict[int, float], bar: tqdm) -> None:
+    """Validate the current model (every rank) and, on rank 0, log and report it next to the Markov baselines."""
+    state.val_loss, val_bases = _evaluate(run)
+    state.evaluated = state.step
+    if run.ctx.is_main:
+        val_loss, bits = state.val_loss, state.val_loss / LN2
+        log.log("eval", {"step": state.step, "tokens": state.tokens, "val_loss": val_loss,
+                         "val_perplexity": math.exp(val_loss), "val_bits_per_base": bits, "val_bases": val_bases})
+        bar.write(f"[pretrain] step {state.step}: valid {val_loss:.4f} nats/base, {bits:.4f} bits/base, "
+                  f"perplexity {math.exp(val_loss):.4f}; {standing(bits, markov)}")
+
+
+def _checkpoint(run: _Run, state: _TrainState) -> None:
+    """OUT/checkpoints/step-N/ (written by rank 0, with every rank's RNG states): everything a resume needs."""
+    ctx = run.ctx
+    elapsed = run.wall(state)
+    trainer_state = {"step": state.step, "tokens": state.tokens, "epoch": state.position.epoch,
+                     "cursor": state.position.cursor, **run.opt.state_dict(),
+                     "rng": D.gather_objects(ctx, rng_state()), "world_size": ctx.world_size, "elapsed_s": elapsed}
     if ctx.is_main:
-        save_model_dir(model, model_dir)
-        _finish(config, out, fasta, model, stages, markov, step, tokens, val_loss, wall, ctx)
+        save_checkpoint(run.out / "checkpoints", state.step, run.model, trainer_state,
+                        run.config["checkpoint"]["keep_last"])
     D.barrier(ctx)
-    return PretrainResult(out, model_dir, step, tokens, val_loss, val_loss / LN2, markov, wall)
+    state.checkpointed = state.step
 
 
-def _finish(config, out: Path, fasta: Path, model: HyenaDNA, stages: list[Stage], markov: dict[int, float],
-            step: int, tokens: int, val_loss: float, wall: float, ctx: D.DistContext) -> None:
+# --------------------------------------------------------------------------- the end
+
+
+def _finish(run: _Run, state: _TrainState, markov: dict[int, float]) -> PretrainResult:
+    """Validate and checkpoint the last step unless done already, save OUT/model and (rank 0) the
+    plot, report and summary.json."""
+    wall = run.wall(state)
+    if state.evaluated != state.step:
+        state.val_loss, _ = _evaluate(run)
+    if state.checkpointed != state.step:
+        _checkpoint(run, state)
+    model_dir = run.out / "model"
+    if run.ctx.is_main:
+        save_model_dir(run.model, model_dir)
+        _report(run, state, markov, wall)
+    D.barrier(run.ctx)
+    return PretrainResult(run.out, model_dir, state.step, state.tokens, state.val_loss, state.val_loss / LN2, markov,
+                          wall)
+
+
+def _report(run: _Run, state: _TrainState, markov: dict[int, float], wall: float) -> None:
     """Plot, report and summary.json of a finished run (rank 0)."""
+    config, out, model, ctx = run.config, run.out, run.model, run.ctx
+    step, tokens, val_loss = state.step, state.tokens, state.val_loss
     plot_curves(out, markov, out / "loss.png")
     losses = [r["loss"] for r in read_csv(out / "train.csv")]
     with open(out / "markov.json") as handle:
@@ -413,9 +499,9 @@ def _finish(config, out: Path, fasta: Path, model: HyenaDNA, stages: list[Stage]
     with open(Path(config["intervals"]["out"]) / "summary.tsv") as handle:
         windows = "; ".join(f"{r.split()[0]} {int(r.split()[1]):,}" for r in handle.read().splitlines()[1:])
     summary = {
-        "out_dir": str(out), "genome": str(fasta), "windows": windows, "d_model": model.config.d_model,
+        "out_dir": str(out), "genome": str(run.fasta), "windows": windows, "d_model": model.config.d_model,
         "n_layer": model.config.n_layer, "l_max": model.l_max, "parameters": count_parameters(model),
-        "steps": step, "tokens": tokens, "stages": _describe_stages(stages), "wall_s": wall,
+        "steps": step, "tokens": tokens, "stages": _describe_stages(run.stages), "wall_s": wall,
         "device": str(ctx.device), "world_size": ctx.world_size,
         "first_loss": float(np.mean(losses[:10])) if losses else float("nan"),
         "last_loss": float(np.mean(losses[-10:])) if losses else float("nan"),
