@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import warnings
 
 ENV_DEFAULTS = {"OMP_DYNAMIC": "FALSE", "MKL_DYNAMIC": "FALSE", "MKL_CBWR": "AUTO,STRICT"}
 THREADS_ENV = "HYENADNA_NUM_THREADS"
@@ -83,11 +84,10 @@ def configure() -> None:
             n = int(threads)
         except ValueError:
             n = 0
-        if n < 1:
-            from .errors import ConfigError
-
-            raise ConfigError(f"{THREADS_ENV} must be a positive integer, got {threads!r}")
-        if torch.get_num_threads() != n:
+        if n < 1:  # a warning, not an error: this runs on import, where no CLI can catch it
+            warnings.warn(f"{THREADS_ENV} must be a positive integer, got {threads!r}; using torch's "
+                          f"{torch.get_num_threads()} threads", stacklevel=2)
+        elif torch.get_num_threads() != n:
             torch.set_num_threads(n)
 
 

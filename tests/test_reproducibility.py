@@ -100,3 +100,21 @@ def test_poison_mode_fills_new_buffers_with_nan(monkeypatch: pytest.MonkeyPatch)
     assert torch.isnan(empty(4, 3, dtype=torch.float32, device="cpu")).all()
     assert torch.isnan(empty_like(torch.zeros(5, dtype=torch.complex64))).all()
     assert (empty(2, dtype=torch.int64, device="cpu") == -1).all()
+
+
+def test_a_bad_thread_count_is_named_and_ignored() -> None:
+    code = "import hyenadna_kipoi, torch; print(torch.get_num_threads())"
+    unset = {k: v for k, v in os.environ.items() if k != "HYENADNA_NUM_THREADS"}
+    default = subprocess.run([sys.executable, "-c", code], env=unset, capture_output=True, text=True, check=True)
+    bad = subprocess.run([sys.executable, "-c", code], env=dict(unset, HYENADNA_NUM_THREADS="two"),
+                         capture_output=True, text=True, check=True)
+    assert "HYENADNA_NUM_THREADS must be a positive integer, got 'two'" in bad.stderr
+    assert bad.stdout == default.stdout  # torch's own default stays
+
+
+def test_thread_count_is_fixed_by_the_environment() -> None:
+    env = dict(os.environ, HYENADNA_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", "import hyenadna_kipoi, torch, os\n"
+                             "print(torch.get_num_threads(), os.environ['OMP_DYNAMIC'], os.environ['MKL_CBWR'])"],
+                            env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", os.environ.get("OMP_DYNAMIC", "FALSE"), os.environ.get("MKL_CBWR", "AUTO,STRICT")]
