@@ -11,7 +11,7 @@ from hyenadna_kipoi import InputError
 from hyenadna_kipoi.cli import main as cli
 from hyenadna_kipoi.score import (Variant, in_silico_mutagenesis, parse_region, plot_ism, score_variants,
                                   write_ism_npz, write_ism_tsv)
-from test_variants import fasta, genome_text, model, plain_model, rule_llr  # noqa: F401 (fixtures)
+from test_variants import model, plain_model, rule_llr  # noqa: F401 (fixtures; genome_text and fasta come from conftest)
 
 W = 64
 
