@@ -18,8 +18,7 @@ fresh process. What it fixes, and why:
 * **A fixed intra-op thread count** for torch: ``$HYENADNA_NUM_THREADS`` when set, else
   torch's own default (the number of cores), set once and not changed behind the user's back.
 
-A user's own settings win: every variable is only set when absent. ``describe()`` reports
-what is in force (``hyenadna info`` prints it).
+A user's own settings win: every variable is only set when absent.
 """
 
 from __future__ import annotations
@@ -89,13 +88,3 @@ def configure() -> None:
                           f"{torch.get_num_threads()} threads", stacklevel=2)
         elif torch.get_num_threads() != n:
             torch.set_num_threads(n)
-
-
-def describe() -> dict[str, str]:
-    """What governs this process's numbers: thread count and the reproducibility settings."""
-    import torch
-
-    out = {"torch threads": str(torch.get_num_threads())}
-    for key in (*ENV_DEFAULTS, THREADS_ENV):
-        out[key] = os.environ.get(key, "(unset)")
-    return out
