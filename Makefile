@@ -74,7 +74,7 @@ $(STAMP): requirements.txt requirements-kipoi.txt requirements-slurm.txt pyproje
 	$(PIP) install --no-deps -r requirements-kipoi.txt
 	$(PIP) install --no-deps -r requirements-slurm.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
-	$(BIN)/python -c "import kipoi, snakemake, torch, triton, pybedtools"
+	$(BIN)/python -c "import kipoi, kipoiseq.dataloaders, snakemake, torch, triton, pybedtools"
 	# Register the HyenaDNA Kipoi model group as the local source `hyenadna` (idempotent).
 	$(BIN)/hyenadna kipoi-setup
 	touch $@
