@@ -11,6 +11,9 @@ What differs from the plain path (which stays the readable reference):
 * the long convolution is tiled over channels (``kernels.long_conv``) and written in
   place, with the bias term and the output gate fused into its epilogue;
 * the residual stream is updated in place, so a layer holds four ``[B, L, d]`` buffers.
+* a sequence that shares its first ``p`` tokens with one already run (a variant's ALT window
+  and its REF) can run rows ``p..L-1`` only (:func:`fast_backbone_suffix`, from the layer
+  inputs that :func:`fast_backbone` ``keep=`` recorded): exact, the model being causal.
 
 The kernels dispatcher picks Triton on CUDA and torch elsewhere (``HYENADNA_KERNELS``).
 Only order-2 Hyena operators (every released model) take this path.
@@ -135,34 +138,83 @@ def _mixer_inputs(block: Block, residual: Tensor, x0: Tensor, z: Tensor, blocks,
 
 @torch.inference_mode()
 def fast_backbone(backbone: Backbone, input_ids: Tensor, *, prefix: Tensor | None = None,
-                  backend: str | None = None, rows: int | None = None) -> Tensor:
+                  backend: str | None = None, rows: int | None = None,
+                  keep: list[tuple[Tensor, Tensor]] | None = None) -> Tensor:
     """Last hidden states like ``backbone(input_ids, prefix)``: [B, L] -> [B, L, d] ([B, k + L, d]
     with a prefix). Inference only.
 
     ``backend`` overrides the kernel choice (``auto``/``torch``/``triton``); ``rows``
-    sets the row-block length (default: about 16 MiB of activations per block).
+    sets the row-block length (default: about 16 MiB of activations per block). ``keep``, a
+    list, receives each layer's (input residual, long-convolution input z), [B, L, d] each:
+    what :func:`fast_backbone_suffix` needs to continue a sequence that shares a prefix.
     """
     emb = backbone.embed_inputs(input_ids, prefix)
-    B, L, d = emb.shape
+    return _layers(backbone, emb, 0, backend, rows, keep=keep)
+
+
+@torch.inference_mode()
+def fast_backbone_suffix(backbone: Backbone, input_ids: Tensor, start: int, known: list[tuple[Tensor, Tensor]],
+                         parents: Tensor, *, backend: str | None = None, rows: int | None = None) -> Tensor:
+    """Last hidden states of rows ``start..L-1`` only, [B, L] -> [B, L - start, d], for sequences whose
+    first ``start`` tokens equal those of sequences already run with ``fast_backbone(..., keep=known)``:
+    row b continues ``known`` sequence ``parents[b]`` ([B] int).
+
+    Exact because the model is causal: a row's activations depend only on the tokens up to it, so
+    every activation of rows < ``start`` is that of the parent. Per layer the parent's input
+    residual supplies the two rows of context of the short convolution, and its z the long
+    convolution's input before ``start``; the position-wise work (norms, projections, short conv,
+    MLP) runs on rows ``start - 2..L-1`` only. The long convolution still runs over all L rows
+    (it is not position-wise), on the parent's z followed by the new rows' z.
+    """
+    if not 0 <= start <= input_ids.shape[1]:
+        raise ValueError(f"start must lie in 0..{input_ids.shape[1]}, got {start}")
+    lo = max(start - 2, 0)
+    emb = backbone.embed_inputs(input_ids[:, lo:])
+    return _layers(backbone, emb, start - lo, backend, rows, known=[(r[parents], z[parents]) for r, z in known],
+                   length=input_ids.shape[1])
+
+
+def _layers(backbone: Backbone, emb: Tensor, skip: int, backend: str | None, rows: int | None, *,
+            keep: list[tuple[Tensor, Tensor]] | None = None, known: list[tuple[Tensor, Tensor]] | None = None,
+            length: int | None = None) -> Tensor:
+    """Run every layer on the embedded rows ``emb`` [B, n, d], the last n of ``length`` rows (default n).
+
+    The first ``skip`` (<= 2) rows of ``emb`` are context and the earlier ``length - n`` rows are
+    not run: both come from ``known`` (see :func:`fast_backbone_suffix`). Returns the final
+    LayerNorm of rows ``skip..n-1``: [B, n - skip, d].
+    """
+    B, n, d = emb.shape
+    L = n if length is None else length
+    start = L - n + skip  # first row computed here, in whole-sequence rows
     fp32_residual = backbone.layers[0].residual_in_fp32 if len(backbone.layers) else False
     residual = emb.float() if fp32_residual else emb
     act_dtype = emb.dtype
     x0 = empty(B, L, d, dtype=act_dtype, device=emb.device)
     z = empty_like(x0)
+    if start:
+        x0[:, :start] = 0  # the gate of rows whose output is not used
     d_inner = backbone.layers[0].mlp.fc1.out_features if len(backbone.layers) else d
-    blocks = _row_blocks(L, max(3 * d, d_inner), rows, emb.device)
+    blocks = [(skip + a, skip + b) for a, b in _row_blocks(n - skip, max(3 * d, d_inner), rows, emb.device)]
     use_triton = resolve_backend(backend, x0) == "triton"
-    for block in backbone.layers:
+    off = L - n  # residual row i is whole-sequence row off + i
+    for i, block in enumerate(backbone.layers):
         mixer = block.mixer
-        _mixer_inputs(block, residual, x0, z, blocks, use_triton)
+        if known is not None:
+            residual[:, :skip] = known[i][0][:, off:start]
+            z[:, :start] = known[i][1][:, :start]
+        if keep is not None:
+            keep.append((residual.clone(), None))
+        _mixer_inputs(block, residual, x0[:, off:], z[:, off:], blocks, use_triton)
+        if keep is not None:
+            keep[-1] = (keep[-1][0], z.clone())
         y = _gated_long_conv(mixer, z, x0, backend)
-        for start, end in blocks:
-            rows_res = residual[:, start:end]
-            rows_res += mixer.out_proj(y[:, start:end])
+        for lo, hi in blocks:
+            rows_res = residual[:, lo:hi]
+            rows_res += mixer.out_proj(y[:, off + lo:off + hi])
             hidden = block.mlp.fc2(F.gelu(block.mlp.fc1(block.norm2(rows_res.to(block.norm2.weight.dtype))),
                                           approximate="tanh"))
             rows_res += hidden
-    out = x0  # reuse a buffer for the final LayerNorm output
-    for start, end in blocks:
-        out[:, start:end] = backbone.ln_f(residual[:, start:end].to(backbone.ln_f.weight.dtype))
-    return out
+    out = x0[:, start - skip:]  # reuse a buffer for the final LayerNorm output (rows off.. of x0)
+    for lo, hi in blocks:
+        out[:, lo:hi] = backbone.ln_f(residual[:, lo:hi].to(backbone.ln_f.weight.dtype))
+    return out[:, skip:]

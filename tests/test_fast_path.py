@@ -117,3 +117,20 @@ def test_cuda_fast_path_with_triton_matches_plain(L):
         cpu.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
         cpu.fast_path = False
         torch.testing.assert_close(fast.cpu(), cpu.embed(ids.cpu()), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 3, 130, 256])
+def test_suffix_pass_continues_a_kept_prefix(start):
+    """fast_backbone_suffix gives the rows a whole pass gives, for sequences that share a prefix."""
+    torch.manual_seed(start)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=300)).eval()
+    ref = torch.randint(7, 12, (2, 257))
+    alt = ref[[1, 0, 1]].clone()
+    alt[:, start:] = torch.randint(7, 12, (3, 257 - start))
+    keep: list = []
+    with torch.inference_mode():
+        fast_path.fast_backbone(model.backbone, ref, keep=keep, rows=64)
+        suffix = fast_path.fast_backbone_suffix(model.backbone, alt, start, keep, torch.tensor([1, 0, 1]), rows=50)
+        whole = fast_path.fast_backbone(model.backbone, alt)
+    assert suffix.shape == (3, 257 - start, 32)
+    torch.testing.assert_close(suffix, whole[:, start:], rtol=0, atol=1e-5)

@@ -19,7 +19,8 @@ ALT ``.`` and status ``SKIPPED_SYMBOLIC``, so that every record is accounted for
 
 Records are grouped into regions of the FASTA read at once (:func:`group_by_region`); a
 record's REF windows are computed once for all its ALT alleles (identical windows anywhere in
-a batch are computed once). :func:`score_regions` is the worker of
+a batch are computed once), and on the fast path an ALT window runs only from its first base
+that differs from the REF window (:mod:`.shared_prefix`). :func:`score_regions` is the worker of
 :func:`.variants.score_variants` and of each process of :mod:`.sharding`.
 """
 
@@ -36,6 +37,7 @@ from ..data import Genome
 from ..errors import InputError
 from ..model import HyenaDNA
 from ..tokenizer import reverse_complement
+from . import shared_prefix
 from .embeddings import embed_sequences
 from .likelihood import sequence_loglik
 from .vcf_io import Variant, is_symbolic
@@ -133,10 +135,31 @@ def window_llrs(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequen
                 names: Sequence[str] | None = None) -> WindowScores:
     """LLR of each (REF window, ALT window) pair, on both strands; see the module docstring.
 
-    A window that occurs several times (a REF shared by ALT alleles) is computed once.
+    A window that occurs several times (a REF shared by ALT alleles) is computed once. On the
+    fast inference path an ALT window runs only from the first base where it differs from its REF
+    (:mod:`.shared_prefix`: exact, the model is causal); otherwise every window runs whole.
     ``batch_size``: windows per forward pass (default: :func:`auto_batch_size`). ``names``
     label the pairs in error messages.
     """
+    batch_size = batch_size or auto_batch_size(model, max(map(len, ref_windows), default=1))
+    rc_refs = [reverse_complement(s) for s in ref_windows]
+    rc_alts = [reverse_complement(s) for s in alt_windows]
+    rc_names = [f"{n} (reverse complement)" for n in names] if names else None
+    if shared_prefix.supported(model, ref_windows, alt_windows):
+        fwd = shared_prefix.pair_llrs(model, ref_windows, alt_windows, batch_size=batch_size, names=names)
+        rc = shared_prefix.pair_llrs(model, rc_refs, rc_alts, batch_size=batch_size, names=rc_names)
+    else:
+        fwd = _whole_window_llrs(model, ref_windows, alt_windows, batch_size, names)
+        rc = _whole_window_llrs(model, rc_refs, rc_alts, batch_size, rc_names)
+    scores = WindowScores((fwd + rc) / 2, fwd, rc)
+    if embedding_distance:
+        scores.embedding_distance = _embedding_distance(model, ref_windows, alt_windows, batch_size, names)
+    return scores
+
+
+def _distinct(ref_windows: Sequence[str], alt_windows: Sequence[str],
+              names: Sequence[str] | None) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """The distinct windows of the pairs with a label each, and each pair's REF and ALT index into them."""
     unique: dict[str, int] = {}
     labels: list[str] = []
     for i, (ref, alt) in enumerate(zip(ref_windows, alt_windows)):
@@ -144,23 +167,28 @@ def window_llrs(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequen
             if seq not in unique:
                 unique[seq] = len(unique)
                 labels.append(f"the {kind} window of {names[i] if names else f'pair #{i + 1}'}")
-    seqs = list(unique)
-    batch_size = batch_size or auto_batch_size(model, max(map(len, seqs), default=1))
-    both = seqs + [reverse_complement(s) for s in seqs]
-    both_labels = labels + [f"{n} (reverse complement)" for n in labels]
-    loglik = np.array([s.loglik for s in sequence_loglik(model, both, names=both_labels, batch_size=batch_size,
-                                                         progress=False)])
     ref_i = np.array([unique[s] for s in ref_windows], dtype=np.int64)
     alt_i = np.array([unique[s] for s in alt_windows], dtype=np.int64)
-    fwd = loglik[alt_i] - loglik[ref_i]
-    rc = loglik[len(seqs) + alt_i] - loglik[len(seqs) + ref_i]
-    scores = WindowScores((fwd + rc) / 2, fwd, rc)
-    if embedding_distance:
-        emb = embed_sequences(model, seqs, pooling="mean", names=labels, batch_size=batch_size,
-                              progress=False).astype(np.float64)
-        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        scores.embedding_distance = 1.0 - np.einsum("nd,nd->n", unit[ref_i], unit[alt_i])
-    return scores
+    return list(unique), labels, ref_i, alt_i
+
+
+def _whole_window_llrs(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequence[str], batch_size: int,
+                       names: Sequence[str] | None) -> np.ndarray:
+    """``LL(alt) - LL(ref)`` of each pair (one strand) from whole-window forwards, [N] float64 nats."""
+    seqs, labels, ref_i, alt_i = _distinct(ref_windows, alt_windows, names)
+    loglik = np.array([s.loglik for s in sequence_loglik(model, seqs, names=labels, batch_size=batch_size,
+                                                         progress=False)])
+    return loglik[alt_i] - loglik[ref_i]
+
+
+def _embedding_distance(model: HyenaDNA, ref_windows: Sequence[str], alt_windows: Sequence[str], batch_size: int,
+                        names: Sequence[str] | None) -> np.ndarray:
+    """Cosine distance of the mean-pooled REF and ALT window embeddings (forward strand), [N] float64."""
+    seqs, labels, ref_i, alt_i = _distinct(ref_windows, alt_windows, names)
+    emb = embed_sequences(model, seqs, pooling="mean", names=labels, batch_size=batch_size,
+                          progress=False).astype(np.float64)
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return 1.0 - np.einsum("nd,nd->n", unit[ref_i], unit[alt_i])
 
 
 # --------------------------------------------------------------------------- scoring many records

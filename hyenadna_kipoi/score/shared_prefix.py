@@ -1,0 +1,132 @@
+"""LLRs of (REF, ALT) window pairs that skip the work their shared prefix would repeat.
+
+The rule is ``LL(alt) - LL(ref)``, ``LL(s) = sum_{t=1}^{W-1} log p(s_t | s_<t)``. The model is
+causal, so when the two windows agree on their first ``p`` tokens every activation of rows
+``< p`` is the same in both, and so is every term ``t < p`` (same context, same target): they
+cancel. What is left is
+
+    llr = sum_{t=p}^{W-1} [log p_alt(t) - log p_ref(t)],
+
+where term ``t = p`` reads row ``p - 1``, still shared (only its target differs). So the REF
+window runs whole, keeping each layer's input residual and long-convolution input
+(:func:`~hyenadna_kipoi.fast_path.fast_backbone` ``keep=``), and the ALT window runs only on
+rows ``p..W-1`` (:func:`~hyenadna_kipoi.fast_path.fast_backbone_suffix`), whose long
+convolution reads the REF's rows before ``p``. Nothing is approximated: the ALT's rows are
+computed from exactly the inputs a whole forward would give them; only float32 rounding
+differs (batch composition, the order of sums), as it already does between batch sizes.
+
+Reverse-complemented, an SNV or a substitution keeps its *tail* (the bases after the change),
+which becomes the shared prefix of the two reverse-complemented windows, so the same code
+serves both strands: it takes the longest common prefix of whatever pair it is given. An
+indel shifts the ALT window's tail, so on the reverse strand the shared prefix is short and the
+ALT window runs (almost) whole. For a central SNV each allele thus costs 1.5 window passes of
+position-wise work instead of 2 on each strand, and a REF window shared by several ALT alleles
+(a record's ALTs, records at one position) runs once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .. import fast_path
+from ..errors import InputError
+from ..model import HyenaDNA
+from ..tokenizer import encode
+
+
+def supported(model: HyenaDNA, refs: Sequence[str], alts: Sequence[str]) -> bool:
+    """True when :func:`pair_lls` applies: the fast inference path, and each pair of equal length."""
+    return (model.fast_path and not model.training and fast_path.supports(model.backbone)
+            and all(len(r) == len(a) for r, a in zip(refs, alts)))
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    diff = np.flatnonzero(a != b)
+    return int(diff[0]) if diff.size else len(a)
+
+
+def _encode_all(seqs: Sequence[str], names: Sequence[str], model: HyenaDNA) -> list[np.ndarray]:
+    out = []
+    for seq, name in zip(seqs, names):
+        if len(seq) > model.l_max:
+            raise InputError(f"{name} has {len(seq)} bases, more than the model's l_max of {model.l_max}")
+        if len(seq) < 2:
+            raise InputError(f"{name} has {len(seq)} bases; a window needs at least 2")
+        out.append(encode(seq, name=name))
+    return out
+
+
+def pair_llrs(model: HyenaDNA, refs: Sequence[str], alts: Sequence[str], *, batch_size: int,
+              names: Sequence[str] | None = None) -> np.ndarray:
+    """``LL(alts[i]) - LL(refs[i])`` in nats for each pair (one strand), float64 [N].
+
+    Each distinct REF window runs once, in batches of ``batch_size``, followed by the distinct
+    ALT windows that continue it (grouped by length, batches of at most ``batch_size``, each
+    batch from its members' smallest shared-prefix length). ``names`` label errors.
+    """
+    label = [names[i] if names else f"pair #{i + 1}" for i in range(len(refs))]
+    ref_index: dict[str, int] = {}  # distinct REF window -> its run
+    ref_seqs, ref_labels = [], []
+    for i, seq in enumerate(refs):
+        if seq not in ref_index:
+            ref_index[seq] = len(ref_seqs)
+            ref_seqs.append(seq)
+            ref_labels.append(f"the REF window of {label[i]}")
+    alt_index: dict[tuple[str, int], int] = {}  # (ALT window, its REF's run) -> distinct ALT run
+    alt_seqs, alt_labels = [], []
+    for i, (seq, ref) in enumerate(zip(alts, refs)):
+        if (seq, ref_index[ref]) not in alt_index:
+            alt_index[seq, ref_index[ref]] = len(alt_seqs)
+            alt_seqs.append(seq)
+            alt_labels.append(f"the ALT window of {label[i]}")
+    ref_ids = _encode_all(ref_seqs, ref_labels, model)
+    alt_ids = _encode_all(alt_seqs, alt_labels, model)
+    parent = np.array([r for _, r in alt_index], dtype=np.int64)
+    start = np.array([_common_prefix(a, ref_ids[r]) for a, r in zip(alt_ids, parent)], dtype=np.int64)
+    alt_ll = np.zeros(len(alt_ids))  # sum over t >= start of log p_alt - log p_ref, per distinct ALT
+    children: dict[int, list[int]] = defaultdict(list)
+    for j, r in enumerate(parent):
+        if start[j] < len(alt_ids[j]):  # an ALT window equal to its REF has llr 0
+            children[int(r)].append(j)
+    device = next(model.parameters()).device
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for r, ids in enumerate(ref_ids):
+        by_length[len(ids)].append(r)
+    with torch.inference_mode():
+        for group in by_length.values():
+            for b0 in range(0, len(group), batch_size):
+                batch = group[b0:b0 + batch_size]
+                _run_batch(model, batch, ref_ids, alt_ids, parent, start, children, alt_ll, batch_size, device)
+    key_of_pair = [alt_index[(a, ref_index[r])] for a, r in zip(alts, refs)]
+    return alt_ll[key_of_pair]
+
+
+def _run_batch(model: HyenaDNA, batch: list[int], ref_ids: list[np.ndarray], alt_ids: list[np.ndarray],
+               parent: np.ndarray, start: np.ndarray, children: dict[int, list[int]], alt_ll: np.ndarray,
+               batch_size: int, device: torch.device) -> None:
+    """One batch of REF windows, then the ALT windows that continue them; fills ``alt_ll``."""
+    ids = torch.from_numpy(np.stack([ref_ids[r] for r in batch])).to(device)
+    keep: list[tuple[torch.Tensor, torch.Tensor]] = []
+    hidden = fast_path.fast_backbone(model.backbone, ids, keep=keep)
+    ref_ll = model.log_likelihood_of_hidden(hidden, ids).double()  # [b, W-1]: term t at index t-1
+    tail = torch.flip(torch.cumsum(torch.flip(ref_ll, [1]), 1), [1]).cpu().numpy()  # tail[:, t-1] = sum_{t'>=t}
+    row_of = {r: i for i, r in enumerate(batch)}
+    todo = sorted((j for r in batch for j in children.get(r, ())), key=lambda j: start[j])
+    for a0 in range(0, len(todo), batch_size):
+        part = todo[a0:a0 + batch_size]
+        s = int(start[part[0]])  # the smallest: rows before it are shared by every window of the part
+        a_ids = torch.from_numpy(np.stack([alt_ids[j] for j in part])).to(device)
+        rows = torch.tensor([row_of[int(parent[j])] for j in part], device=device)
+        suffix = fast_path.fast_backbone_suffix(model.backbone, a_ids, s, keep, rows)  # rows s..W-1
+        if s == 0:
+            h, t_ids, t0 = suffix, a_ids, 1  # terms t = 1..W-1
+        else:
+            h, t_ids, t0 = torch.cat([hidden[rows, s - 1:s], suffix], 1), a_ids[:, s - 1:], s  # t = s..W-1
+        ll = model.log_likelihood_of_hidden(h, t_ids).double().cpu().numpy()  # ll[:, t - t0]
+        for k, j in enumerate(part):
+            t = max(int(start[j]), 1)  # the first term that can differ
+            alt_ll[j] = ll[k, t - t0:].sum() - tail[row_of[int(parent[j])], t - 1]
