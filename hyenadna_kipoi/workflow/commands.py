@@ -10,6 +10,11 @@
     plot-embeddings --npz LABEL=NPZ ... --out PNG   2-D PCA map of embeddings coloured by label
     plot-finetune --metrics NAME=JSON ... --out PNG --table TSV   fine-tuned model vs k-mer baseline
     reset-run CONFIG                            drop a pretraining run's checkpoints made with other settings
+    derive-tasks --gff G --fasta F --regions BED --out DIR [--settings JSON] [--seed N]
+                                                promoter / splice-site / biotype tasks and a variant VCF
+                                                from a GFF3 annotation (hyenadna_kipoi.data.annotation_tasks)
+    blocks FASTA --out BED [--block-size N] [--every K]
+                                                a regions BED of position blocks (valid/test every K blocks)
 """
 
 from __future__ import annotations
@@ -125,6 +130,27 @@ def cmd_plot_finetune(args: argparse.Namespace) -> str:
     return f"{n} metric value(s) -> {args.out}, {args.table}"
 
 
+@_step
+def cmd_derive_tasks(args: argparse.Namespace) -> str:
+    from ..data.annotation_tasks import DEFAULTS, derive_tasks
+
+    settings = _json_mapping(args.settings, "--settings")
+    counts = derive_tasks(args.gff, args.fasta, args.regions, args.out,
+                          settings if settings is not None else dict.fromkeys(DEFAULTS), seed=args.seed)
+    sizes = ", ".join(f"{task} {sum(c.values()):,}" for task, c in counts.items())
+    return f"{args.gff} -> {args.out}: {sizes or 'no task'} (counts per split and label: {args.out}/summary.tsv)"
+
+
+@_step
+def cmd_blocks(args: argparse.Namespace) -> str:
+    from ..data.blocks import write_blocks
+    from ..data.genome import Genome
+
+    with Genome(args.fasta) as genome:
+        n = write_blocks(genome.contigs, args.block_size, args.out, every=args.every)
+    return f"{n:,} block(s) of {args.block_size:,} bases -> {args.out}"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ``hyenadna workflow STEP`` (the Snakemake workflow's small steps)."""
     p = sub.add_parser("workflow", help="small steps of the Snakemake workflow (stage configs, download, gaps, "
@@ -178,3 +204,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
     s.add_argument("config")
     s.set_defaults(func=cmd_reset_run)
+    s = steps.add_parser("derive-tasks", help="fine-tuning tasks and a variant VCF derived from a GFF3 annotation")
+    s.add_argument("--gff", required=True, help="GFF3 annotation (plain or gzip)")
+    s.add_argument("--fasta", required=True, help="the genome it annotates (plain or bgzip)")
+    s.add_argument("--regions", required=True, help="BED chrom start end split: the position blocks of each split")
+    s.add_argument("--out", required=True, help="the folder to write (replaced)")
+    s.add_argument("--settings", metavar="JSON", help="task -> settings (promoters, splice_sites, biotype, "
+                   "variants; a task left out is not derived); default: all four with their defaults")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_derive_tasks)
+    s = steps.add_parser("blocks", help="a regions BED of position blocks with a split each")
+    s.add_argument("fasta")
+    s.add_argument("--out", required=True)
+    s.add_argument("--block-size", type=int, default=1_000_000, help="bases per block (default 1,000,000)")
+    s.add_argument("--every", type=int, default=10, help="of every K blocks, block K-1 is valid and K test")
+    s.set_defaults(func=cmd_blocks)
