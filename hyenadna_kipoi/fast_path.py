@@ -11,6 +11,10 @@ What differs from the plain path (which stays the readable reference):
 * the long convolution is tiled over channels (``kernels.long_conv``) and written in
   place, with the bias term and the output gate fused into its epilogue;
 * the residual stream is updated in place, so a layer holds four ``[B, L, d]`` buffers.
+* within :func:`compute_dtype` ``("bfloat16")`` the projections and the MLP run in bf16
+  (autocast: bf16 inputs, fp32 accumulation; AMX/AVX512-BF16 on CPU, tensor cores on GPU)
+  while the residual stream, the long convolution, the final LayerNorm and everything after
+  the backbone (LM head, log-softmax) stay fp32. Not exact: an option, float32 by default.
 * a sequence that shares its first ``p`` tokens with one already run (a variant's ALT window
   and its REF) can run rows ``p..L-1`` only (:func:`fast_backbone_suffix`, from the layer
   inputs that :func:`fast_backbone` ``keep=`` recorded): exact, the model being causal.
@@ -21,9 +25,11 @@ Only order-2 Hyena operators (every released model) take this path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +57,35 @@ SPECTRUM_GROUP_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 FILTER_CACHE_MB = 64
 
 _filter_caches: weakref.WeakKeyDictionary[HyenaOperator, FilterCache] = weakref.WeakKeyDictionary()
+
+
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16}  # --dtype choices -> the autocast dtype (None: off)
+_compute_dtype: ContextVar[torch.dtype | None] = ContextVar("hyenadna_compute_dtype", default=None)
+
+
+@contextlib.contextmanager
+def compute_dtype(dtype: str | torch.dtype | None) -> Iterator[None]:
+    """Within the block the fast path runs its projections and MLP in ``dtype`` ("bfloat16"; "float32"
+    or None: exact fp32, the default); see the module docstring for what stays fp32.
+
+    A context variable, like autocast's own state: it covers every fast-path forward of this
+    thread (embed, loglik, variant scoring, ISM). Processes started inside the block do not inherit
+    it (:mod:`.score.sharding` passes :func:`current_compute_dtype` on).
+    """
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        dtype = DTYPES[dtype]
+    token = _compute_dtype.set(None if dtype == torch.float32 else dtype)
+    try:
+        yield
+    finally:
+        _compute_dtype.reset(token)
+
+
+def current_compute_dtype() -> torch.dtype | None:
+    """The dtype set by the innermost :func:`compute_dtype` block (None: fp32)."""
+    return _compute_dtype.get()
 
 
 def supports(backbone: Backbone) -> bool:
@@ -139,7 +174,7 @@ def _mixer_inputs(block: Block, residual: Tensor, x0: Tensor, z: Tensor, blocks,
 @torch.inference_mode()
 def fast_backbone(backbone: Backbone, input_ids: Tensor, *, prefix: Tensor | None = None,
                   backend: str | None = None, rows: int | None = None,
-                  keep: list[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+                  keep: list[tuple[Tensor, Tensor]] | None = None, first_row: int = 0) -> Tensor:
     """Last hidden states like ``backbone(input_ids, prefix)``: [B, L] -> [B, L, d] ([B, k + L, d]
     with a prefix). Inference only.
 
@@ -147,9 +182,12 @@ def fast_backbone(backbone: Backbone, input_ids: Tensor, *, prefix: Tensor | Non
     sets the row-block length (default: about 16 MiB of activations per block). ``keep``, a
     list, receives each layer's (input residual, long-convolution input z), [B, L, d] each:
     what :func:`fast_backbone_suffix` needs to continue a sequence that shares a prefix.
+    ``first_row`` > 0 returns rows ``first_row..`` only, [B, L - first_row, d], and skips the last
+    layer's out-projection and MLP before them (every earlier row is still run: the long
+    convolutions need them).
     """
     emb = backbone.embed_inputs(input_ids, prefix)
-    return _layers(backbone, emb, 0, backend, rows, keep=keep)
+    return _layers(backbone, emb, 0, backend, rows, keep=keep, first_row=first_row)
 
 
 @torch.inference_mode()
@@ -176,12 +214,12 @@ def fast_backbone_suffix(backbone: Backbone, input_ids: Tensor, start: int, know
 
 def _layers(backbone: Backbone, emb: Tensor, skip: int, backend: str | None, rows: int | None, *,
             keep: list[tuple[Tensor, Tensor]] | None = None, known: list[tuple[Tensor, Tensor]] | None = None,
-            length: int | None = None) -> Tensor:
+            length: int | None = None, first_row: int = 0) -> Tensor:
     """Run every layer on the embedded rows ``emb`` [B, n, d], the last n of ``length`` rows (default n).
 
     The first ``skip`` (<= 2) rows of ``emb`` are context and the earlier ``length - n`` rows are
     not run: both come from ``known`` (see :func:`fast_backbone_suffix`). Returns the final
-    LayerNorm of rows ``skip..n-1``: [B, n - skip, d].
+    LayerNorm of rows ``max(skip, first_row)..n-1``: [B, n - max(skip, first_row), d].
     """
     B, n, d = emb.shape
     L = n if length is None else length
@@ -197,6 +235,30 @@ def _layers(backbone: Backbone, emb: Tensor, skip: int, backend: str | None, row
     blocks = [(skip + a, skip + b) for a, b in _row_blocks(n - skip, max(3 * d, d_inner), rows, emb.device)]
     use_triton = resolve_backend(backend, x0) == "triton"
     off = L - n  # residual row i is whole-sequence row off + i
+    first = max(skip, first_row)
+    last_blocks = [(max(lo, first), hi) for lo, hi in blocks if hi > first]  # rows the output needs
+    _run_blocks(backbone, residual, x0, z, blocks, last_blocks, off, start, use_triton, backend, keep, known)
+    out = x0[:, off:]  # reuse a buffer for the final LayerNorm output
+    for lo, hi in last_blocks:
+        out[:, lo:hi] = backbone.ln_f(residual[:, lo:hi].to(backbone.ln_f.weight.dtype))
+    return out[:, first:]
+
+
+def _run_blocks(backbone: Backbone, residual: Tensor, x0: Tensor, z: Tensor, blocks: list[tuple[int, int]],
+                last_blocks: list[tuple[int, int]], off: int, start: int, use_triton: bool, backend: str | None,
+                keep: list[tuple[Tensor, Tensor]] | None, known: list[tuple[Tensor, Tensor]] | None) -> None:
+    """Every layer on the residual rows ``blocks``, in place (see :func:`_layers` for the row offsets); the
+    last layer's out-projection and MLP on ``last_blocks`` only.
+
+    Under :func:`compute_dtype` the position-wise parts run in autocast; the long convolution
+    (and its filter spectrum, which is cached) never does.
+    """
+    low = _compute_dtype.get()
+
+    def position_wise() -> torch.autocast:
+        return torch.autocast(residual.device.type, dtype=low or torch.float32, enabled=low is not None)
+
+    skip = start - off
     for i, block in enumerate(backbone.layers):
         mixer = block.mixer
         if known is not None:
@@ -204,17 +266,15 @@ def _layers(backbone: Backbone, emb: Tensor, skip: int, backend: str | None, row
             z[:, :start] = known[i][1][:, :start]
         if keep is not None:
             keep.append((residual.clone(), None))
-        _mixer_inputs(block, residual, x0[:, off:], z[:, off:], blocks, use_triton)
+        with position_wise():
+            _mixer_inputs(block, residual, x0[:, off:], z[:, off:], blocks, use_triton)
         if keep is not None:
             keep[-1] = (keep[-1][0], z.clone())
         y = _gated_long_conv(mixer, z, x0, backend)
-        for lo, hi in blocks:
-            rows_res = residual[:, lo:hi]
-            rows_res += mixer.out_proj(y[:, off + lo:off + hi])
-            hidden = block.mlp.fc2(F.gelu(block.mlp.fc1(block.norm2(rows_res.to(block.norm2.weight.dtype))),
-                                          approximate="tanh"))
-            rows_res += hidden
-    out = x0[:, start - skip:]  # reuse a buffer for the final LayerNorm output (rows off.. of x0)
-    for lo, hi in blocks:
-        out[:, lo:hi] = backbone.ln_f(residual[:, lo:hi].to(backbone.ln_f.weight.dtype))
-    return out[:, skip:]
+        with position_wise():
+            for lo, hi in last_blocks if i == len(backbone.layers) - 1 else blocks:
+                rows_res = residual[:, lo:hi]
+                rows_res += mixer.out_proj(y[:, off + lo:off + hi])
+                hidden = block.mlp.fc2(F.gelu(block.mlp.fc1(block.norm2(rows_res.to(block.norm2.weight.dtype))),
+                                              approximate="tanh"))
+                rows_res += hidden

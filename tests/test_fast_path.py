@@ -134,3 +134,15 @@ def test_suffix_pass_continues_a_kept_prefix(start):
         whole = fast_path.fast_backbone(model.backbone, alt)
     assert suffix.shape == (3, 257 - start, 32)
     torch.testing.assert_close(suffix, whole[:, start:], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("first_row", [1, 100, 256])
+def test_first_row_returns_the_same_rows(first_row):
+    """fast_backbone(first_row=k) skips the last layer's position-wise work before row k, not its numbers."""
+    torch.manual_seed(first_row)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=300)).eval()
+    ids = torch.randint(7, 12, (2, 257))
+    with torch.inference_mode():
+        part = fast_path.fast_backbone(model.backbone, ids, first_row=first_row, rows=64)
+        whole = fast_path.fast_backbone(model.backbone, ids, rows=64)
+    torch.testing.assert_close(part, whole[:, first_row:], rtol=0, atol=0)
