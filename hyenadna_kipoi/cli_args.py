@@ -1,7 +1,7 @@
 """The arguments several ``hyenadna`` subcommands share, declared once.
 
 Each subpackage's ``commands.py`` builds its subcommands with these, so ``--model``,
-``--device``, ``--batch-size`` and ``--quiet`` are spelled, typed and explained the same way
+``--device``, ``--batch-size``, ``--dtype`` and ``--quiet`` are spelled, typed and explained the same way
 everywhere; a subcommand passes only what differs (a default, a help text). This module knows
 argparse and nothing of the model, so every layer's commands can import it.
 """
@@ -14,6 +14,9 @@ MODEL_HELP = "model directory (any layout) or preset name, e.g. tiny-1k"
 DEVICE_HELP = "cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)"
 BATCH_SIZE_HELP = "sequences per forward pass (default: 8)"
 QUIET_HELP = "no progress bars"
+DTYPE_HELP = ("float32 (default, exact) or bfloat16: the projections and MLP in bf16 (AMX/AVX512-BF16 CPUs, "
+              "GPUs), the residual stream, long convolutions and log-softmax still fp32; faster where the "
+              "hardware has bf16, with small score differences (README: Scoring)")
 
 
 def add_model(p: argparse.ArgumentParser, *, required: bool = True, help: str = MODEL_HELP) -> None:
@@ -34,6 +37,11 @@ def add_batch_size(p: argparse.ArgumentParser, *, default: int | None = 8, help:
 def add_quiet(p: argparse.ArgumentParser, *, help: str | None = QUIET_HELP) -> None:
     """``--quiet/-q``: no progress bars; the handler reads ``not args.quiet`` as its ``progress``."""
     p.add_argument("--quiet", "-q", action="store_true", help=help)
+
+
+def add_dtype(p: argparse.ArgumentParser, *, help: str = DTYPE_HELP) -> None:
+    """``--dtype``: ``float32`` or ``bfloat16``, the handler's ``hyenadna_kipoi.fast_path.compute_dtype``."""
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help=help)
 
 
 def add_model_args(p: argparse.ArgumentParser, *, device_help: str = DEVICE_HELP, batch_size_default: int | None = 8,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from . import fast_path
+from . import fast_path, fast_train
 from .errors import ConfigError, InputError
 from .tokenizer import PAD, VOCAB_SIZE
 
@@ -178,7 +178,13 @@ class HyenaFilter(nn.Module):
 
 
 class HyenaOperator(nn.Module):
-    """Order-N Hyena mixer: in-projection, short causal conv, N-1 gated long convolutions, out-projection."""
+    """Order-N Hyena mixer: in-projection, short causal conv, N-1 gated long convolutions, out-projection.
+
+    With ``fast_train`` set (see ``HyenaDNA.set_fast_training``) and gradients recorded, the
+    forward runs ``fast_train.hyena_operator``: the same function with a leaner backward.
+    """
+
+    fast_train = False
 
     def __init__(self, cfg: HyenaConfig):
         super().__init__()
@@ -195,6 +201,8 @@ class HyenaOperator(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         """u [B, L, d] -> [B, L, d]."""
+        if self.fast_train and torch.is_grad_enabled() and fast_train.supports(self):
+            return fast_train.hyena_operator(self, u)
         L = u.shape[1]
         uc = self.short_filter(self.in_proj(u).transpose(1, 2))[..., :L]  # causal: keep the first L outputs
         *x, v = uc.split(self.d_model, dim=1)  # each [B, d, L]
@@ -312,6 +320,13 @@ class HyenaDNA(nn.Module):
     @property
     def l_max(self) -> int:
         return self.config.max_seq_len
+
+    def set_fast_training(self, enabled: bool = True) -> None:
+        """Train through ``hyenadna_kipoi.fast_train`` (the Hyena operators' hand-written backward:
+        same gradients, less memory and time) instead of recording the plain path; off by default,
+        on in the pretraining and fine-tuning trainers unless their config says otherwise."""
+        for layer in self.backbone.layers:
+            layer.mixer.fast_train = enabled
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each block in the backward pass instead of storing its activations."""

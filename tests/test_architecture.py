@@ -12,7 +12,7 @@ The layers, lowest first; a module may import its own layer and the layers below
               ``device``, ``tokenizer``, ``download``, ``numerics``, ``resources``, ``_version``,
               ``config_schema`` (YAML + schema validation), ``cli_args`` (argparse only). They sit below the model so that the model may use
               them and they can never use it. ``kernels`` import nothing but ``kernels``.
-1 model       ``model`` (the plain reference) and ``fast_path`` (the same numbers, on kernels)
+1 model       ``model`` (the plain reference), ``fast_path`` and ``fast_train`` (the same numbers, on kernels)
 2 core        ``checkpoints``, ``heads``, ``model_commands`` (info/fetch/convert)
 3 uses        ``data``, ``train``, ``score``
 4 finetune    ``finetune``
@@ -38,7 +38,7 @@ KERNELS = f"{PACKAGE}.kernels"
 LAYERS: dict[str, int] = {
     "kernels": 0, "errors": 0, "io": 0, "device": 0, "tokenizer": 0, "download": 0, "numerics": 0,
     "resources": 0, "_version": 0, "cli_args": 0, "config_schema": 0,
-    "model": 1, "fast_path": 1,
+    "model": 1, "fast_path": 1, "fast_train": 1,
     "checkpoints": 2, "heads": 2, "model_commands": 2,
     "data": 3, "train": 3, "score": 3,
     "finetune": 4,

@@ -146,3 +146,25 @@ def test_first_row_returns_the_same_rows(first_row):
         part = fast_path.fast_backbone(model.backbone, ids, first_row=first_row, rows=64)
         whole = fast_path.fast_backbone(model.backbone, ids, rows=64)
     torch.testing.assert_close(part, whole[:, first_row:], rtol=0, atol=0)
+
+
+def test_compute_dtype_bfloat16_is_close_and_leaves_float32_exact():
+    """bf16 projections change the numbers a little; float32 (the default) before and after is bitwise the same."""
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=300)).eval()
+    ids = torch.randint(7, 12, (2, 257))
+    with torch.inference_mode():
+        before = model.log_likelihood(ids)
+        with fast_path.compute_dtype("bfloat16"):
+            assert fast_path.current_compute_dtype() == torch.bfloat16
+            low = model.log_likelihood(ids)
+        assert fast_path.current_compute_dtype() is None
+        after = model.log_likelihood(ids)
+        with fast_path.compute_dtype("float32"):
+            same = model.log_likelihood(ids)
+    assert low.dtype == torch.float32 and not torch.equal(low, before)
+    torch.testing.assert_close(low, before, rtol=0, atol=0.25)  # per-position log p, nats (measured: up to 0.08)
+    assert torch.equal(before, after) and torch.equal(before, same)
+    with pytest.raises(ValueError, match="bfloat16"):
+        with fast_path.compute_dtype("float16"):
+            pass

@@ -109,3 +109,25 @@ def test_alt_windows_run_only_from_the_first_differing_row(model, monkeypatch):
     assert starts == [100, window - 101]  # forward: the SNV's row; reverse complement: its mirror
     expected = rule_ll(model, snv) - rule_ll(model, seq)
     assert abs(scores.llr_fwd[0] - expected) < ATOL
+
+
+def test_dtype_option_scores_close_to_float32(model, fasta, genome_text, tmp_path):
+    """score-variants --dtype bfloat16 (also through worker processes) stays near the float32 LLRs."""
+    from hyenadna_kipoi.cli import main as cli
+
+    name = next(iter(genome_text))
+    c = genome_text[name]
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"{name}\t{pos}\t.\t{ref}\t{alt}\t.\t.\t." for pos, ref, alt in alleles(c, 64)[:7]]
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+    base = ["score-variants", "-m", str(DATA / "fixtures" / "parity-a" / "original"), "-f", str(fasta), "-v",
+            str(vcf), "-w", "64", "-q"]
+    tables = {}
+    for dtype, extra in (("float32", []), ("bfloat16", []), ("bfloat16", ["--workers", "2"])):
+        out = tmp_path / f"{dtype}{len(extra)}.tsv"
+        assert cli(base + ["--dtype", dtype, "--out-tsv", str(out)] + extra) == 0
+        tables[dtype, len(extra)] = np.loadtxt(out, usecols=5, skiprows=1)
+    assert not np.array_equal(tables["float32", 0], tables["bfloat16", 0])
+    np.testing.assert_allclose(tables["bfloat16", 0], tables["float32", 0], atol=0.1, rtol=0)
+    np.testing.assert_allclose(tables["bfloat16", 2], tables["bfloat16", 0], atol=1e-5, rtol=0)

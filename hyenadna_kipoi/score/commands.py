@@ -1,5 +1,5 @@
-"""The scoring subcommands ``embed``, ``loglik``, ``score-variants`` and ``ism``: argument parsing and
-calls into the scoring API, nothing more.
+"""The scoring subcommands ``embed``, ``loglik``, ``score-variants``, ``gather-variants`` and ``ism``: argument
+parsing and calls into the scoring API, nothing more.
 
 ``hyenadna_kipoi.cli`` registers them with :func:`register`.
 """
@@ -7,8 +7,9 @@ calls into the scoring API, nothing more.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
-from ..cli_args import add_model_args
+from ..cli_args import add_dtype, add_model_args
 from ..device import resolve_device, resolve_devices
 from ..errors import InputError
 
@@ -37,6 +38,24 @@ region within the chunk) and written before the next are read, so memory does no
 grow with the VCF. Outputs appear only when the whole VCF is scored. Unsorted input
 gives the same rows; it only costs FASTA reads (regions are shared within a chunk).
 A .vcf.gz output is tabix-indexed when its records are sorted.
+
+Slices, so that one job scores part of a VCF (then `hyenadna gather-variants`):
+--chunk K/N numbers the records 0 .. n-1 in file order (n counted in one streaming
+pass) and scores records (K-1)*n//N to K*n//N - 1: the N slices are contiguous,
+disjoint, cover every record and differ by at most one record (N > n: some are
+empty). --regions chr:start-end[,...] scores the records whose CHROM is a region's
+contig as written in the VCF and whose POS lies in it (1-based, both ends
+included). Every slice keeps the VCF's header; any other non-record line goes with
+the record before it, so a slice's outputs are exactly the matching rows and lines
+of the whole run. The file is read from its start, so errors keep their line
+numbers; records outside the slice are skipped unparsed.
+"""
+
+GATHER_DESCRIPTION = """\
+Merge the outputs of score-variants --chunk K/N jobs, given in slice order, into the
+whole run's outputs: the TSV, the .vcf.gz and its .tbi are byte for byte those of
+score-variants on the whole VCF. Every input is checked before anything is written;
+a missing or broken chunk leaves no merged output.
 """
 
 ISM_DESCRIPTION = """\
@@ -59,6 +78,17 @@ def _load(args: argparse.Namespace):
     from ..checkpoints import load_model
 
     return load_model(args.model, device=resolve_device(args.device), progress=not args.quiet)
+
+
+def _in_dtype(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler(args)`` inside ``fast_path.compute_dtype(args.dtype)`` (``--dtype``)."""
+    def run(args: argparse.Namespace) -> int:
+        from ..fast_path import compute_dtype
+
+        with compute_dtype(args.dtype):
+            return handler(args)
+
+    return run
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -113,21 +143,34 @@ def _load_for(args: argparse.Namespace):
 
 
 def cmd_score_variants(args: argparse.Namespace) -> int:
+    from .slices import parse_chunk, parse_regions
     from .variants import score_vcf
 
     if args.out_tsv is None and args.out_vcf is None:
         raise InputError("give --out-tsv and/or --out-vcf")
     if args.chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    chunk = parse_chunk(args.chunk) if args.chunk is not None else None
+    regions = parse_regions(args.regions) if args.regions is not None else None
     model, devices = _load_for(args)
     result = score_vcf(model, args.fasta, args.vcf, out_tsv=args.out_tsv, out_vcf=args.out_vcf, window=args.window,
                        batch_size=args.batch_size, embedding_distance=args.embedding_distance, workers=args.workers,
                        devices=devices, model_name=args.model, progress=not args.quiet, chunk_size=args.chunk_size,
-                       keep_rows=False)
-    print(f"scored {result.summary()}")
+                       keep_rows=False, chunk=chunk, regions=regions)
+    part = f" (chunk {chunk})" if chunk else f" (regions {args.regions})" if regions else ""
+    print(f"scored {result.summary()}{part}")
     print("wrote " + ", ".join(str(p) for p in result.outputs))
     if args.out_vcf and str(args.out_vcf).endswith(".gz") and result.vcf_index is None:
         print(f"note: {args.out_vcf} is not tabix-indexed: its records are not sorted by position")
+    return 0
+
+
+def cmd_gather_variants(args: argparse.Namespace) -> int:
+    from .gather import gather_variants
+
+    result = gather_variants(args.tsv or (), args.vcf or (), out_tsv=args.out_tsv, out_vcf=args.out_vcf)
+    print(f"gathered {result.summary()}")
+    print("wrote " + ", ".join(str(p) for p in result.outputs))
     return 0
 
 
@@ -151,7 +194,8 @@ def cmd_ism(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Register ``embed``, ``loglik``, ``score-variants`` and ``ism`` on the ``hyenadna`` subparsers."""
+    """Register ``embed``, ``loglik``, ``score-variants``, ``gather-variants`` and ``ism`` on the ``hyenadna``
+    subparsers."""
     p = sub.add_parser("embed", help="embed FASTA records or BED intervals (last hidden states)",
                        description=EMBED_DESCRIPTION)
     add_model_args(p)
@@ -160,7 +204,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", choices=("mean", "last", "none"), default="mean",
                    help="mean over positions, last position, or none (per-token, .npz only) (default: mean)")
     p.add_argument("--out", "-o", required=True, help="output file: .npy, .npz, .parquet or .tsv")
-    p.set_defaults(func=cmd_embed)
+    add_dtype(p)
+    p.set_defaults(func=_in_dtype(cmd_embed))
 
     p = sub.add_parser("loglik", help="log-likelihood and bits per base of FASTA records or BED intervals",
                        description=LOGLIK_DESCRIPTION)
@@ -170,7 +215,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, help="score long sequences in non-overlapping windows of this many bases "
                                               "(at most the model's l_max)")
     p.add_argument("--out", "-o", required=True, help="output TSV")
-    p.set_defaults(func=cmd_loglik)
+    add_dtype(p)
+    p.set_defaults(func=_in_dtype(cmd_loglik))
 
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("score-variants", help="zero-shot log-likelihood-ratio scores of VCF variants",
@@ -186,7 +232,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
                    help="records read, scored and written at a time; memory holds one chunk (default: "
                         f"{DEFAULT_CHUNK_SIZE:,}). Larger chunks share more FASTA reads on unsorted input")
-    p.set_defaults(func=cmd_score_variants)
+    part = p.add_mutually_exclusive_group()
+    part.add_argument("--chunk", metavar="K/N",
+                      help="score only the K-th of N slices of the records (equal counts in file order; see above)")
+    part.add_argument("--regions", metavar="CHR:START-END[,...]",
+                      help="score only the records with POS in these regions (1-based, inclusive)")
+    add_dtype(p)
+    p.set_defaults(func=_in_dtype(cmd_score_variants))
+
+    p = sub.add_parser("gather-variants", help="merge score-variants --chunk outputs into the whole run's outputs",
+                       description=GATHER_DESCRIPTION, formatter_class=fmt)
+    p.add_argument("--tsv", nargs="+", metavar="CHUNK_TSV", help="the chunks' tables, in slice order")
+    p.add_argument("--vcf", nargs="+", metavar="CHUNK_VCF", help="the chunks' annotated VCFs, in slice order")
+    p.add_argument("--out-tsv", help="the merged table")
+    p.add_argument("--out-vcf", help="the merged annotated VCF (.vcf, or .vcf.gz: bgzipped, tabix-indexed when sorted)")
+    p.set_defaults(func=cmd_gather_variants)
 
     p = sub.add_parser("ism", help="in-silico mutagenesis: LLR of every substitution over a region",
                        description=ISM_DESCRIPTION, formatter_class=fmt)

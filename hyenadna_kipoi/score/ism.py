@@ -7,7 +7,6 @@ same windows and rule), so an ISM cell equals the ``llr`` of that VCF record.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from ..errors import InputError
 from ..io import atomic_path
 from ..model import HyenaDNA
 from .regions import AlleleScore, check_window
+from .slices import parse_region
 from .variants import TSV_COLUMNS, opened_genome, score_variants
 from .vcf_io import Variant, write_table
 
 BASES = "ACGT"
-_REGION = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
 
 
 @dataclass
@@ -52,18 +51,6 @@ class IsmResult:
     def importance(self) -> np.ndarray:
         """Minus the mean LLR of the substitutions at each position, [L]: high where changes are disfavoured."""
         return -np.nanmean(self.llr, axis=1)
-
-
-def parse_region(region: str) -> tuple[str, int, int]:
-    """``chr1:1,001-1,100`` -> (``chr1``, 1001, 1100): 1-based, both ends included."""
-    match = _REGION.match(region.strip())
-    if not match:
-        raise InputError(f"region {region!r} is not of the form chrom:start-end (1-based, inclusive), "
-                         "e.g. chr1:1001-1100")
-    start, end = (int(match[k].replace(",", "")) for k in ("start", "end"))
-    if not 1 <= start <= end:
-        raise InputError(f"region {region!r}: need 1 <= start <= end")
-    return match["chrom"], start, end
 
 
 def in_silico_mutagenesis(model: HyenaDNA, genome: Genome | str | os.PathLike, region: str, *,

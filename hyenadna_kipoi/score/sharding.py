@@ -6,7 +6,8 @@ own copy of the model and its own FASTA handle. Results come back keyed by recor
 index, so the merged rows are in input order whatever finished first. Processes are
 spawned (not forked): forking a process that has run torch threads can deadlock. A streamed
 VCF (:func:`.variants.score_vcf`) keeps one :class:`ShardPool` for all its chunks, so the
-processes and their models are started once.
+processes and their models are started once. The parent's ``fast_path.compute_dtype`` (``--dtype``) goes
+with the tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import Genome
+from ..fast_path import compute_dtype, current_compute_dtype
 from ..model import HyenaConfig, HyenaDNA
 from .regions import AlleleScore, group_by_region, score_regions
 from .vcf_io import Variant
@@ -28,19 +30,20 @@ _worker: dict = {}  # per process: model, genome and scoring options, set by _in
 
 
 def _init(config: dict, state: dict, dtype: torch.dtype, fasta: str, options: dict, devices: list[str],
-          threads: int) -> None:
+          threads: int, compute: torch.dtype | None = None) -> None:
     worker = multiprocessing.current_process()._identity[0]  # 1, 2, ... in the order the pool starts them
     device = devices[(worker - 1) % len(devices)]
     torch.set_num_threads(threads)
     model = HyenaDNA(HyenaConfig.from_dict(config))
     model.load_state_dict(state)
-    _worker.update(model=model.eval().to(device, dtype), genome=Genome(fasta), options=options)
+    _worker.update(model=model.eval().to(device, dtype), genome=Genome(fasta), options=options, compute=compute)
 
 
 def _run(task: tuple[list[int], list[Variant], list[str]]) -> dict[int, list[AlleleScore]]:
     indices, variants, names = task
-    rows = score_regions(_worker["model"], _worker["genome"], variants, range(len(variants)), dict(enumerate(names)),
-                         **_worker["options"])
+    with compute_dtype(_worker["compute"]):  # the parent's fast_path.compute_dtype, which processes do not inherit
+        rows = score_regions(_worker["model"], _worker["genome"], variants, range(len(variants)),
+                             dict(enumerate(names)), **_worker["options"])
     return {indices[j]: r for j, r in rows.items()}
 
 
@@ -80,7 +83,7 @@ class ShardPool:
             ctx = torch.multiprocessing.get_context("spawn")
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             init = (model.config.to_dict(), state, next(model.parameters()).dtype, str(self.fasta), self.options,
-                    self.devices, threads)
+                    self.devices, threads, current_compute_dtype())
             self._pool = ctx.Pool(self.n_proc, initializer=_init, initargs=init)
         return self._pool
 

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..model import HyenaDNA
 from .regions import STATUSES, AlleleScore, check_window, score_regions, unknown_contig_rows
 from .sharding import ShardPool
+from .slices import Chunk, slice_selector
 from .vcf_io import AnnotatedVcfWriter, InfoField, Variant, annotated_vcf, check_vcf_output, table_writer, vcf_lines
 
 TSV_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "llr", "llr_fwd", "llr_rc", "status")
@@ -190,7 +191,8 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
               out_tsv: str | os.PathLike | None = None, out_vcf: str | os.PathLike | None = None,
               window: int | None = None, batch_size: int | None = None, embedding_distance: bool = False,
               workers: int = 1, devices: Sequence[str] | None = None, model_name: str = "",
-              progress: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE, keep_rows: bool = True) -> VcfScores:
+              progress: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE, keep_rows: bool = True,
+              chunk: Chunk | None = None, regions: Sequence[tuple[str, int, int]] | None = None) -> VcfScores:
     """Score a VCF/VCF.gz/BCF and write the TSV and/or annotated VCF, streaming in chunks of records.
 
     Reads ``chunk_size`` records, scores them (grouped by genome region within the chunk,
@@ -203,6 +205,12 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
     ``keep_rows`` (the default) the result also holds every row (memory grows with the VCF);
     the CLI passes False. Unsorted input is fine: chunks are processed in input order, so it
     costs only FASTA reads (regions are shared within a chunk).
+
+    ``chunk`` (the K-th of N slices of the records) or ``regions`` ((chrom, start, end), 1-based
+    inclusive) score one slice (:mod:`.slices`): the header and the slice's records, giving exactly
+    the matching rows and lines of the whole run (:func:`.gather.gather_variants` merges N chunks).
+    A slice whose records all lie on contigs the FASTA lacks gets ``UNKNOWN_CONTIG`` rows instead of
+    the whole run's error (the gather step raises it when every chunk is so).
     """
     t0 = time.perf_counter()
     if out_vcf is not None:
@@ -210,6 +218,7 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     window = check_window(model, window)
+    select = slice_selector(vcf, chunk, regions)
     counts = dict.fromkeys(STATUSES, 0)
     kept: list[AlleleScore] = []
     n_records = n_alleles = n_chunks = 0
@@ -224,15 +233,15 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
         write_tsv = stack.enter_context(table_writer(out_tsv, header)) if out_tsv is not None else None
         annotated = stack.enter_context(annotated_vcf(out_vcf, fields)) if out_vcf is not None else None
         bar = stack.enter_context(tqdm(desc="score variants", unit="allele", disable=not progress))
-        for chunk in _chunks(vcf_lines(vcf), chunk_size):
-            variants = [v for v, _ in chunk if v is not None]
+        for lines in _chunks(vcf_lines(vcf, select), chunk_size):
+            variants = [v for v, _ in lines if v is not None]
             contig = _contig_names(genome, variants, names)
             any_known = any_known or bool(contig)
             rows = score(variants, contig, bar)
             if write_tsv is not None:
                 write_tsv(r.tsv_row(embedding_distance) for r in rows)
             if annotated is not None:
-                _write_annotated(annotated, chunk, rows, embedding_distance)
+                _write_annotated(annotated, lines, rows, embedding_distance)
             for r in rows:
                 counts[r.status] += 1
             if keep_rows:
@@ -240,7 +249,7 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
             n_records += len(variants)
             n_alleles += len(rows)
             n_chunks += 1
-        if n_records and not any_known:
+        if n_records and not any_known and select is None:
             raise _no_known_contig(genome, list(names))
     outputs: list[Path] = []
     index = None

@@ -96,27 +96,51 @@ def _parse_record(path: Path, lineno: int, line: str) -> Variant:
     return Variant(chrom, int(pos), ref, alts, vid or ".", where)
 
 
-def _text_items(path: Path) -> Iterator[tuple[Variant | None, str]]:
-    """Every line of a text VCF (no line end), with its :class:`Variant` for record lines."""
+Select = Callable[[int, str, "int | None"], bool]
+"""Which records a reader yields: ``select(ordinal, chrom, pos)`` for each record (0-based ordinal in file
+order; ``pos`` None when POS is not an integer, so the record cannot be placed). A record not selected is not
+parsed or checked; a non-record line after the first record goes with the record before it."""
+
+
+def _place(line: str) -> tuple[str, int | None]:
+    """CHROM and POS of a record line, without checking the rest (POS None when it is not an integer)."""
+    cols = line.split("\t", 2)
+    pos = cols[1] if len(cols) > 1 else ""
+    return cols[0], int(pos) if pos.isdigit() else None
+
+
+def _text_items(path: Path, select: Select | None = None) -> Iterator[tuple[Variant | None, str]]:
+    """Every line of a text VCF (no line end), with its :class:`Variant` for record lines.
+
+    With ``select``: the header (every line before the first record) and the selected records, each
+    followed by the non-record lines after it; records not selected are skipped unparsed.
+    """
     header = False
+    ordinal = -1
+    keep = True  # whether the last record was selected (the lines after it go with it)
     for lineno, line in _numbered_lines(path):
         if lineno == 1 and not line.startswith("#"):  # '##fileformat=VCFv4.x' is not required, a header is
             raise InputError(f"{path}: not a VCF file (line 1 is {line[:40]!r}); {_VCF_HINT}")
         if line.startswith("#"):
             header = header or line.startswith("#CHROM")
-            yield None, line
+            if keep:
+                yield None, line
         elif line.strip():
             if not header:
                 raise InputError(f"{path}, line {lineno}: a record before the '#CHROM ...' header line; {_VCF_HINT}")
-            yield _parse_record(path, lineno, line), line
-        else:
+            ordinal += 1
+            keep = select is None or select(ordinal, *_place(line))
+            if keep:
+                yield _parse_record(path, lineno, line), line
+        elif keep:
             yield None, line
     if not header:
         raise InputError(f"{path}: no '#CHROM POS ID REF ALT ...' header line (empty or truncated?); {_VCF_HINT}")
 
 
-def _bcf_items(path: Path, text: bool) -> Iterator[tuple[Variant | None, str]]:
-    """The records of a BCF; with ``text``, also htslib's VCF text of the header and of each record."""
+def _bcf_items(path: Path, text: bool, select: Select | None = None) -> Iterator[tuple[Variant | None, str]]:
+    """The records of a BCF (those ``select`` picks); with ``text``, also htslib's VCF text of the header and of
+    each record."""
     verbosity = pysam.set_verbosity(0)  # htslib warns on stderr, e.g. about contigs missing from the header
     count = 0
     try:
@@ -125,6 +149,8 @@ def _bcf_items(path: Path, text: bool) -> Iterator[tuple[Variant | None, str]]:
                 for line in str(bcf.header).splitlines():
                     yield None, line
             for count, rec in enumerate(bcf, 1):
+                if select is not None and not select(count - 1, rec.chrom, rec.pos):
+                    continue
                 yield (Variant(rec.chrom, rec.pos, rec.ref or "", tuple(rec.alts or ()), rec.id or ".",
                                f"record {count}"), str(rec).rstrip("\n") if text else "")
     except (OSError, ValueError) as err:
@@ -143,22 +169,40 @@ def _checked(path: Path, items: Iterator[tuple[Variant | None, str]]) -> Iterato
         yield rec, line
 
 
-def _vcf_items(path: str | os.PathLike, text: bool) -> Iterator[tuple[Variant | None, str]]:
+def _vcf_items(path: str | os.PathLike, text: bool, select: Select | None = None
+               ) -> Iterator[tuple[Variant | None, str]]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such VCF file")
-    yield from _checked(path, _bcf_items(path, text) if _is_bcf(path) else _text_items(path))
+    items = _bcf_items(path, text, select) if _is_bcf(path) else _text_items(path, select)
+    yield from _checked(path, items)
 
 
-def vcf_lines(path: str | os.PathLike) -> Iterator[tuple[Variant | None, str]]:
+def vcf_lines(path: str | os.PathLike, select: Select | None = None) -> Iterator[tuple[Variant | None, str]]:
     """Every line of a VCF, VCF.gz or BCF (htslib's VCF text) in file order, with its :class:`Variant`.
 
     Yields ``(variant, line)`` for each record and ``(None, line)`` for header (and blank)
     lines; lines have no line end. A generator: the file is read as it is consumed, so a big
     VCF is never held in memory. Raises :class:`InputError` as :func:`read_vcf` does, when
-    the bad line is reached.
+    the bad line is reached. ``select`` (see :data:`Select`) keeps some records only: the
+    header, the selected records and the lines after each (how ``--chunk``/``--regions`` read
+    their slice; line numbers in errors stay exact, the file being read from its start).
     """
-    yield from _vcf_items(path, text=True)
+    yield from _vcf_items(path, text=True, select=select)
+
+
+def count_records(path: str | os.PathLike) -> int:
+    """The number of records of a VCF, VCF.gz or BCF, counted in one streaming pass without parsing them."""
+    count = 0
+
+    def never(ordinal: int, chrom: str, pos: int | None) -> bool:
+        nonlocal count
+        count = ordinal + 1
+        return False
+
+    for _ in _vcf_items(path, text=False, select=never):
+        pass
+    return count
 
 
 def iter_vcf(path: str | os.PathLike) -> Iterator[Variant]:
@@ -235,6 +279,18 @@ class AnnotatedVcfWriter:
 
     def record(self, rec: Variant, line: str, values: Sequence[Sequence[float | None]]) -> None:
         """A record's line, with ``values[k]`` (one per ALT) as the ``k``-th field's INFO value."""
+        self._order(rec)
+        cols = line.split("\t")
+        cols[7] = _annotate_info(cols[7], self.keys, values)
+        self._write("\t".join(cols) + "\n")
+
+    def copy(self, rec: Variant, line: str) -> None:
+        """A record's line as it is (already annotated: how chunk outputs are gathered)."""
+        self._order(rec)
+        self._write(line + "\n")
+
+    def _order(self, rec: Variant) -> None:
+        """Update :attr:`sorted` with the next record."""
         if rec.chrom != self._chrom:
             if self._chrom is not None:
                 self._done.add(self._chrom)
@@ -243,9 +299,6 @@ class AnnotatedVcfWriter:
         elif rec.pos < self._pos:
             self.sorted = False
         self._pos = rec.pos
-        cols = line.split("\t")
-        cols[7] = _annotate_info(cols[7], self.keys, values)
-        self._write("\t".join(cols) + "\n")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,205 @@
+"""Training on the fast path (``fast_train``, ``kernels.hyena_autograd``, ``kernels.short_conv_bwd``):
+its gradients equal the plain path's.
+
+Triton kernels run on CUDA when there is a GPU, else in Triton's CPU interpreter (switched on
+here at collection time, as in test_kernels.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+import pytest
+import torch
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from hyenadna_kipoi import fast_path  # noqa: E402
+from hyenadna_kipoi.kernels import HAS_TRITON  # noqa: E402
+from hyenadna_kipoi.model import HyenaConfig, HyenaDNA  # noqa: E402
+
+HA = import_module("hyenadna_kipoi.kernels.hyena_autograd")
+SCB = import_module("hyenadna_kipoi.kernels.short_conv_bwd")
+DEV = "cuda" if CUDA else "cpu"
+
+
+def _triton_skip_reason() -> str | None:
+    if not HAS_TRITON:
+        return "triton is not installed"
+    if CUDA:
+        return None
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return "no CUDA and TRITON_INTERPRET is not 1"
+    tl = sys.modules.get("triton.language")
+    if tl is not None and type(getattr(tl, "zeros", None)).__name__ != "InterpretedFunction":
+        return "triton was imported in compiled mode before TRITON_INTERPRET=1 was set"
+    return None
+
+
+needs_triton = pytest.mark.skipif(_triton_skip_reason() is not None, reason=str(_triton_skip_reason()))
+
+
+def assert_grads_close(got: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], rel: float = 1e-4) -> None:
+    """Same parameters; each gradient within ``rel`` of the reference, relative to its largest entry."""
+    assert got.keys() == ref.keys()
+    for name, r in ref.items():
+        g = got[name]
+        scale = r.abs().max().item()
+        err = (g - r).abs().max().item()
+        assert err <= rel * scale, f"{name}: max |diff| {err:.3e} > {rel:g} x max |grad| {scale:.3e}"
+
+
+def model_grads(model: HyenaDNA, ids: torch.Tensor, *, fast: bool, checkpointing: bool) -> tuple[float, dict]:
+    """Loss and every parameter's gradient of one next-token loss on ``ids`` [B, L + 1]."""
+    model.zero_grad(set_to_none=True)
+    model.set_fast_training(fast)
+    model.set_gradient_checkpointing(checkpointing)
+    logits = model(ids[:, :-1]).float()
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+# --------------------------------------------------------------------------- the whole model
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["stored", "checkpointed"])
+@pytest.mark.parametrize("L", [64, 999, 1024, 1537])
+def test_gradients_equal_plain_path(L, checkpointing):
+    torch.manual_seed(L)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=2048, embed_dropout=0.0)).train()
+    ids = torch.randint(7, 11, (2, L + 1))
+    plain_loss, plain = model_grads(model, ids, fast=False, checkpointing=checkpointing)
+    fast_loss, fast = model_grads(model, ids, fast=True, checkpointing=checkpointing)
+    assert fast_loss == pytest.approx(plain_loss, rel=1e-6)
+    assert_grads_close(fast, plain)
+
+
+def test_fast_training_switch_and_what_takes_the_path(monkeypatch):
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=16, n_layer=2, max_seq_len=100))
+    assert not any(layer.mixer.fast_train for layer in model.backbone.layers)  # off unless a trainer says so
+    calls = []
+    real = HA.HyenaCore.apply
+    monkeypatch.setattr(HA.HyenaCore, "apply", lambda *a: calls.append(1) or real(*a))
+    ids = torch.randint(7, 11, (1, 40))
+    model.train()
+    model(ids).sum().backward()
+    assert not calls
+    model.set_fast_training(True)
+    model(ids).sum().backward()
+    assert len(calls) == 2  # one per layer
+    with torch.no_grad():  # inference never records: the fast (inference) or plain path, not this one
+        model(ids)
+    assert len(calls) == 2
+    model.backbone.layers[0].mixer.dropout.p = 0.1  # Hyena dropout in training: the plain path does it
+    model(ids).sum().backward()
+    assert len(calls) == 3
+
+
+def test_training_uses_no_filter_cache():
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=16, n_layer=1, max_seq_len=200, embed_dropout=0.0)).train()
+    model.set_fast_training(True)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    ids = torch.randint(7, 11, (2, 100))
+    for _ in range(2):  # the next step sees the updated filter MLP
+        model_grads(model, ids, fast=True, checkpointing=False)
+        opt.step()
+    assert model.backbone.layers[0].mixer not in fast_path._filter_caches
+    _, fast = model_grads(model, ids, fast=True, checkpointing=False)
+    _, plain = model_grads(model, ids, fast=False, checkpointing=False)
+    assert_grads_close(fast, plain)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no CPU bf16 autocast")
+def test_bf16_autocast_gradients_as_accurate_as_plain_bf16():
+    torch.manual_seed(0)
+    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=600, embed_dropout=0.0)).train()
+    ids = torch.randint(7, 11, (2, 513))
+    _, ref = model_grads(model, ids, fast=False, checkpointing=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, plain = model_grads(model, ids, fast=False, checkpointing=False)
+        _, fast = model_grads(model, ids, fast=True, checkpointing=False)
+
+    def rel(g: dict, n: str) -> float:
+        return ((g[n] - ref[n]).norm() / ref[n].norm()).item()
+
+    for name in ref:  # bf16 gradients are ~10% off fp32 on either path; the fast path's no further
+        assert rel(fast, name) < 1.1 * rel(plain, name) + 0.01, name
+
+
+# --------------------------------------------------------------------------- the core and the kernels
+
+
+def core_inputs(B: int, L: int, d: int, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(B, L, 3 * d, generator=g)
+    w = torch.randn(3 * d, 1, 3, generator=g)
+    b = torch.randn(3 * d, generator=g)
+    k = torch.randn(L + 3, d, generator=g) / L ** 0.5  # longer than L, as the filter of a longer l_max
+    D = torch.randn(d, generator=g)
+    return [t.to(device, dtype).requires_grad_() for t in (u, w, b, k, D)]
+
+
+def test_core_gradcheck_float64():
+    inputs = core_inputs(2, 7, 2, torch.float64)
+    assert torch.autograd.gradcheck(lambda *a: HA.hyena_core(*a, backend="torch"), inputs)
+
+
+@pytest.mark.parametrize("B,L,d", [(2, 37, 5), (1, 130, 8)])
+def test_core_matches_reference_with_many_tiles(B, L, d, monkeypatch):
+    monkeypatch.setitem(HA.TILE_ELEMENTS, "cpu", 3 * B * 2 * L)  # tiles of 3 channels, the last one shorter
+    inputs = core_inputs(B, L, d)
+    g = torch.randn(B, L, d)
+    ref = HA.hyena_core_reference(*inputs)
+    ref_grads = torch.autograd.grad(ref, inputs, g)
+    out = HA.hyena_core(*inputs, backend="torch")
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(torch.autograd.grad(out, inputs, g), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+@needs_triton
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("B,L,d", [(2, 37, 5), (1, 70, 24), (1, 2, 3)])
+def test_short_conv_backward_triton_matches_torch(B, L, d, bias):
+    g = torch.Generator().manual_seed(L)
+    u = torch.randn(B, L, 3 * d, generator=g).to(DEV)
+    w = torch.randn(3 * d, 1, 3, generator=g).to(DEV)
+    b = torch.randn(3 * d, generator=g).to(DEV) if bias else None
+    g_x0 = torch.randn(B, L, d, generator=g).to(DEV)
+    g_z = torch.randn(B, L, d, generator=g).to(DEV)
+    got = SCB.short_conv_gate_backward_triton(u, w, b, g_x0, g_z, block_l=16, block_d=4)
+    want = SCB.short_conv_gate_backward_torch(u, w, b, g_x0, g_z)
+    for x, y in zip(got, want):
+        if y is None:
+            assert x is None
+        else:
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5 * max(1.0, y.abs().max().item()))
+
+
+def test_short_conv_backward_torch_is_autograd_of_reference():
+    u, w, b = (t.double().requires_grad_() for t in core_inputs(2, 19, 4)[:3])
+    x0, z = import_module("hyenadna_kipoi.kernels.short_conv").short_conv_gate_reference(u, w, b)
+    g_x0, g_z = torch.randn_like(x0), torch.randn_like(z)
+    want = torch.autograd.grad((x0 * g_x0).sum() + (z * g_z).sum(), (u, w, b))
+    got = SCB.short_conv_gate_backward_torch(u.detach(), w.detach(), b.detach(), g_x0, g_z)
+    for x, y in zip(got, want):
+        torch.testing.assert_close(x, y)
+
+
+@needs_triton
+def test_core_with_triton_kernels_matches_reference():
+    inputs = core_inputs(2, 45, 6, device=DEV)
+    g = torch.randn(2, 45, 6, device=DEV)
+    ref = HA.hyena_core_reference(*inputs)
+    ref_grads = torch.autograd.grad(ref, inputs, g)
+    out = HA.hyena_core(*inputs, backend="triton")
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(torch.autograd.grad(out, inputs, g), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
