@@ -16,7 +16,8 @@ The layers, lowest first; a module may import its own layer and the layers below
 2 core        ``checkpoints``, ``heads``, ``model_commands`` (info/fetch/convert)
 3 uses        ``data``, ``train``, ``score``
 4 finetune    ``finetune``
-5 apps        ``cli``, ``kipoi``, ``workflow``, ``demo`` and every ``__main__`` module
+5 apps        ``cli``, ``kipoi``, ``workflow``, ``demo`` and every ``__main__`` module; ``zoo`` (the
+              Kipoi group's thin ``model.py``/``dataloader.py``, package data kipoi loads by path)
 
 ``hyenadna_kipoi/__init__.py`` is the public façade: it may import anything (lazily or not), but
 no module of the package imports ``hyenadna_kipoi`` itself; they import the submodules they need.
@@ -42,7 +43,7 @@ LAYERS: dict[str, int] = {
     "checkpoints": 2, "heads": 2, "model_commands": 2,
     "data": 3, "train": 3, "score": 3,
     "finetune": 4,
-    "cli": 5, "kipoi": 5, "workflow": 5, "demo": 5,
+    "cli": 5, "kipoi": 5, "workflow": 5, "demo": 5, "zoo": 5,
 }
 LAYER_NAMES = ("foundation", "model", "core", "data/train/score", "finetune", "apps")
 MAIN_LAYER = 5

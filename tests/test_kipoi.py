@@ -12,6 +12,7 @@ output is checked here: columns, and values against the project's own ``hyenadna
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from hyenadna_kipoi.kipoi import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR, ZOO_DIR
 from hyenadna_kipoi.kipoi.commands import register
 from hyenadna_kipoi.kipoi.compat import restore_numpy_aliases
 from hyenadna_kipoi.kipoi.export import EXPECT, export_model
+from hyenadna_kipoi.kipoi.onehot import ids_to_onehot, onehot_to_ids
 from hyenadna_kipoi.heads import Head, load_head, save_head
 from hyenadna_kipoi.kipoi.predict import classifier_outputs
 from hyenadna_kipoi.kipoi.render import group_rows, model_description
@@ -46,9 +48,10 @@ from hyenadna_kipoi.kipoi.samples import stack_intervals
 from hyenadna_kipoi.kipoi.source import register_source
 from hyenadna_kipoi.kipoi.weights import resolve_model
 from hyenadna_kipoi.score import embed_sequences, score_vcf, sequence_loglik
-from hyenadna_kipoi.tokenizer import reverse_complement
+from hyenadna_kipoi.tokenizer import N, encode_batch, reverse_complement
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 FIXTURE = BUNDLED_FIXTURE / "original"  # d_model 64, l_max 1026
 TINY_HF = Path("LongSafari") / "hyenadna-tiny-1k-seqlen-hf" / "resolve" / "main"
 SPEC_VCF = DATA / "vcf" / "vcf42_spec_example.vcf"  # EDGE, REF_MISMATCH, multi-allelic, ALT "." records
@@ -59,6 +62,8 @@ chr2\t1000\t1300
 chr2\t20000\t21000\tpeak_d\t0\t+
 chr1\t29000\t29900\tpeak_e\t0\t-
 """
+REGIONS = (BED.replace("chr1\t100\t600", "chr1\t2000\t2500").replace("chr1\t29000\t29900", "chr1\t29000\t29400")
+           .replace("chr2\t1000\t1300\n", "chr2\t1000\t1300\tpeak_c\t0\t+\n"))
 BED_LABELS = ["peak_a", "peak_b", "chr2:1001-1300", "peak_d", "peak_e"]
 
 
@@ -95,8 +100,10 @@ class Kipoi:
         self.env.pop("HYENADNA_HUB_URL", None)
         self.fasta = root / "genome.fa"  # pyfaidx writes the .fai beside it
         shutil.copy(DATA / "genomes" / "human_hg19_sample_segments.fa", self.fasta)
-        self.bed = root / "regions.bed"
+        self.bed = root / "intervals.bed"
         self.bed.write_text(BED)
+        self.regions = root / "regions.bed"  # BED6 whose 1,024-base windows stay on the contigs (SeqIntervalDl)
+        self.regions.write_text(REGIONS)
         self.vcf = root / "variants.vcf"
         self.vcf.write_text(SPEC_VCF.read_text() + self._scoreable_records())
         self.zoo_files = sorted(p.relative_to(ZOO_DIR) for p in ZOO_DIR.rglob("*"))
@@ -145,38 +152,44 @@ def tsv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
 
 
-def embedding_columns(table: pd.DataFrame, d: int) -> np.ndarray:
-    return table[[f"preds/embedding/{j}" for j in range(d)]].to_numpy()
-
-
 # --------------------------------------------------------------------------- the group (no kipoi import)
 
 
-def test_models_tsv_has_two_models_per_preset_matching_presets():
+def test_models_tsv_has_three_models_per_preset_matching_presets():
     rows = [r for r in group_rows() if isinstance(r["preset"], str)]  # (rows of published project models have none)
-    assert [r["model"] for r in rows] == [m for p in PRESETS for m in (p, f"{p}/variant-effect")]
+    assert [r["model"] for r in rows] == [m for p in PRESETS for m in (p, f"{p}/loglik", f"{p}/variant-effect")]
     for row in rows:
         preset = PRESETS[row["preset"]]
         assert row["weights"] == f"https://huggingface.co/{preset.repo}-hf/resolve/main/model.safetensors"
         assert (row["d_model"], row["l_max"]) == (preset.d_model, preset.max_seq_len)
         assert row["window"] == min(preset.max_seq_len - 2, 32_768)
-        assert row["task"] == ("variant-effect" if row["model"].endswith("/variant-effect") else "intervals")
+        assert row["task"] == row["model"].split("/")[1] if "/" in row["model"] else row["task"] == "embedding"
         assert isinstance(row["md5"], float) and math.isnan(row["md5"])  # empty: not knowable offline
 
 
 def test_template_renders_each_task_with_its_schema_and_dataloader():
     rows = {r["model"]: r for r in group_rows()}
     d = model_description(rows["tiny-1k"])
-    assert d["defined_as"] == "hyenadna_kipoi.kipoi.model.HyenaDNAModel"
-    assert d["args"] == {"weights": rows["tiny-1k"]["weights"], "preset": "tiny-1k", "md5": "", "task": "intervals",
+    assert d["defined_as"] == "model.HyenaDNAModel"  # the thin model.py beside the template
+    assert d["args"] == {"weights": rows["tiny-1k"]["weights"], "preset": "tiny-1k", "md5": "", "task": "embedding",
                          "device": "auto", "batch_size": 8}
-    assert d["default_dataloader"] == {"defined_as": "hyenadna_kipoi.kipoi.dataloaders.IntervalDataset"}
-    assert d["schema"]["targets"]["embedding"]["shape"] == "(128,)" and "loglik" in d["schema"]["targets"]
-    assert "test" not in d  # no expected values for released weights offline
+    # the zoo's dataloader, every interval resized to the window; the packaged example as its example
+    assert d["default_dataloader"] == {"defined_as": "kipoiseq.dataloaders.SeqIntervalDl", "default_args": {
+        "intervals_file": "example/regions.bed", "fasta_file": "example/genome.fa", "auto_resize_len": 1024,
+        "ignore_targets": True}}
+    assert d["schema"]["inputs"] == {"name": "seq", "shape": "(1024, 4)", "special_type": "DNASeq",
+                                     "associated_metadata": "ranges", "doc": d["schema"]["inputs"]["doc"]}
+    targets = d["schema"]["targets"]  # one array target with its column labels
+    assert targets["shape"] == "(128,)" and targets["column_labels"] == [f"emb_{j}" for j in range(128)]
+
+    d = model_description(rows["large-1m/loglik"])
+    assert d["args"]["task"] == "loglik" and d["default_dataloader"]["default_args"]["auto_resize_len"] == 32768
+    assert d["schema"]["inputs"]["shape"] == "(32768, 4)"
+    assert {k: d["schema"]["targets"][k] for k in ("shape", "column_labels")} == {"shape": "(1,)",
+                                                                                  "column_labels": ["loglik"]}
 
     d = model_description(rows["large-1m/variant-effect"])
-    assert d["default_dataloader"] == {"defined_as": "hyenadna_kipoi.kipoi.dataloaders.VariantDataset",
-                                       "default_args": {"window": 32768}}
+    assert d["default_dataloader"] == {"defined_as": "dataloader.VariantDataset", "default_args": {"window": 32768}}
     assert set(d["schema"]["inputs"]) == {"ref", "alt"} and list(d["schema"]["targets"]) == ["llr", "llr_fwd", "llr_rc"]
 
     row = dict(rows["tiny-1k"], task="classifier", preset="", weights="model", md5="0" * 32, labels="neg;1",
@@ -185,6 +198,31 @@ def test_template_renders_each_task_with_its_schema_and_dataloader():
     assert d["default_dataloader"] == "." and list(d["schema"]["targets"]) == ["neg", "1"]
     assert d["test"]["expect"] == {"url": "file:///x.h5", "md5": "0123"} and d["args"]["md5"] == "0" * 32
     assert "hg38" not in d["info"]["trained_on"]
+
+
+def test_group_folder_has_the_thin_modules_and_example_regions_fit_every_window():
+    for name in ("model.py", "dataloader.py"):  # they import the package, nothing else
+        body = ast.parse((GROUP_DIR / name).read_text()).body
+        assert [type(node) for node in body] == [ast.Expr, ast.ImportFrom, ast.Assign], name  # docstring, import, __all__
+        assert body[1].module.startswith("hyenadna_kipoi.kipoi.")
+    lengths = dict(line.split("\t")[:2] for line in (EXAMPLE_DIR / "genome.fa.fai").read_text().splitlines())
+    for row in group_rows():
+        for line in (EXAMPLE_DIR / "regions.bed").read_text().splitlines():
+            chrom, start, end = line.split("\t")[:3]
+            centre = (int(start) + int(end)) // 2  # kipoiseq's resize_interval: the window must stay on the contig
+            assert 0 <= centre - row["window"] // 2 and centre + row["window"] // 2 <= int(lengths[chrom]), row["model"]
+
+
+def test_one_hot_rows_become_token_ids():
+    ids = encode_batch(["ACGTNACGTT"])
+    onehot = ids_to_onehot(ids)
+    assert onehot.shape == (1, 10, 4) and onehot[0, 4].tolist() == [0.25] * 4
+    assert np.array_equal(onehot_to_ids(onehot), ids)
+    onehot[0, 0] = 0  # an IUPAC code in kipoiseq's one-hot: all zeros
+    onehot[0, 1] = [1, 1, 0, 0]
+    assert onehot_to_ids(onehot)[0, :2].tolist() == [N, N]
+    with pytest.raises(InputError, match=r"\[batch, length, 4\]"):
+        onehot_to_ids(ids)
 
 
 def test_dataloader_descriptions_have_no_defaults_and_ship_their_examples():
@@ -228,7 +266,7 @@ def test_kipoi_setup_command(tmp_path, capsys):
     args = kipoi_parser().parse_args(["kipoi-setup", "--config", str(tmp_path / "config.yaml")])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "registered kipoi source 'hyenadna'" in out and "14 models" in out and "HyenaDNA/tiny-1k/variant-effect" in out
+    assert "registered kipoi source 'hyenadna'" in out and "21 models" in out and "HyenaDNA/tiny-1k/variant-effect" in out
     assert args.func(args) == 0
     assert "already registered" in capsys.readouterr().out
 
@@ -294,7 +332,8 @@ def test_weights_from_a_directory_a_lone_file_and_with_md5(tmp_path):
 
 def test_export_writes_a_relocatable_kipoi_directory(exported, tmp_path):
     files = {str(p.relative_to(exported)) for p in exported.rglob("*") if p.is_file()}
-    assert {"model.yaml", "dataloader.yaml", "README.md", "model/config.json", "model/model.safetensors",
+    assert {"model.yaml", "dataloader.yaml", "model.py", "dataloader.py", "variant-effect/model.py", "README.md",
+            "model/config.json", "model/model.safetensors",
             "example/genome.fa", "example/genome.fa.fai", "example/intervals.bed", "example/variants.vcf",
             str(EXPECT), "variant-effect/model.yaml", f"variant-effect/{EXPECT}"} <= files
     md = yaml.safe_load((exported / "model.yaml").read_text())
@@ -317,15 +356,40 @@ def test_export_writes_a_relocatable_kipoi_directory(exported, tmp_path):
         export_model(FIXTURE, tmp_path / "not-an-export", force=True)
 
 
-def test_dependencies_name_this_package_at_its_version(exported):
+def project_pins() -> dict[str, str]:
+    """``name -> version`` of every ``name==version`` in requirements*.txt, torch from the Makefile's TORCH_SPEC."""
+    pins = {}
+    for path in (REPO / "requirements.txt", REPO / "requirements-kipoi.txt"):
+        for line in path.read_text().splitlines():
+            if "==" in line and not line.startswith("#"):
+                name, version = line.split("#")[0].strip().split("==")
+                pins[name.lower()] = version
+    spec = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("TORCH_SPEC ?="))
+    pins["torch"] = spec.split("==")[1].strip()
+    return pins
+
+
+def check_dependencies(deps: dict, where: str) -> None:
+    """Every dependency pinned, to this package's version and to the versions this venv is built from."""
+    pins = project_pins()
+    assert f"hyenadna-kipoi=={hyenadna_kipoi.__version__}" in deps["pip"], where
+    for dep in deps["pip"]:
+        name, version = dep.split("==")  # an unpinned dependency fails here
+        assert name == "hyenadna-kipoi" or pins[name.lower()] == version, f"{where}: {dep}, requirements pin {pins.get(name.lower())}"
+    assert deps.get("conda", [f"python={sys.version_info[0]}.{sys.version_info[1]}"]) == [
+        f"python={sys.version_info[0]}.{sys.version_info[1]}"], where
+
+
+def test_dependencies_are_complete_and_pinned(exported):
     """An environment built from a model's or dataloader's `dependencies:` imports hyenadna_kipoi (their classes)."""
-    pin = f"hyenadna-kipoi=={hyenadna_kipoi.__version__}"
     for row in group_rows():
-        assert pin in model_description(row)["dependencies"]["pip"], row["model"]
+        deps = model_description(row)["dependencies"]
+        check_dependencies(deps, row["model"])
+        assert ("kipoiseq==0.7.1" in deps["pip"]) == (row["task"] in ("embedding", "loglik")), row["model"]
     for name in ("intervals.yaml", "variants.yaml"):
-        assert pin in yaml.safe_load((DATALOADER_DIR / name).read_text())["dependencies"]["pip"], name
+        check_dependencies(yaml.safe_load((DATALOADER_DIR / name).read_text())["dependencies"], name)
     for yml in ("model.yaml", "dataloader.yaml", "variant-effect/model.yaml"):
-        assert pin in yaml.safe_load((exported / yml).read_text())["dependencies"]["pip"], yml
+        check_dependencies(yaml.safe_load((exported / yml).read_text())["dependencies"], yml)
 
 
 def test_export_command(tmp_path, capsys):
@@ -358,7 +422,7 @@ def test_kipoi_test_on_an_export_from_another_directory(kipoi_env, exported):
 def test_kipoi_test_on_preset_models_of_the_group(kipoi_env):
     # weights from a file:// hub mirror, fetched by the project's downloader into an empty project cache
     cache = kipoi_env.root / "fresh-cache"
-    for model in ("HyenaDNA/tiny-1k", "HyenaDNA/tiny-1k/variant-effect"):
+    for model in ("HyenaDNA/tiny-1k", "HyenaDNA/tiny-1k/loglik", "HyenaDNA/tiny-1k/variant-effect"):
         out = kipoi_env.run("test", model, "--source", "hyenadna", HYENADNA_HUB_URL=kipoi_env.mirror.as_uri(),
                             HYENADNA_CACHE=str(cache))
         assert "Successfully ran test_predict" in out and "not compatible" not in out
@@ -367,34 +431,128 @@ def test_kipoi_test_on_preset_models_of_the_group(kipoi_env):
     assert sorted(p.relative_to(ZOO_DIR) for p in ZOO_DIR.rglob("*")) == kipoi_env.zoo_files  # package untouched
 
 
+def resized_sequences(kipoi_env: Kipoi, width: int = 1024) -> list[str]:
+    """The sequences of kipoi_env.regions as SeqIntervalDl gives them: centred on width bases, minus strand reversed."""
+    genome = Genome(kipoi_env.fasta)
+    seqs = []
+    for iv in read_bed(kipoi_env.regions):
+        start = (iv.start + iv.end) // 2 - width // 2
+        seq = genome.fetch(iv.chrom, start, start + width).upper()
+        seqs.append(reverse_complement(seq) if iv.strand == "-" else seq)
+    genome.close()
+    return seqs
+
+
 @pytest.mark.slow
-def test_kipoi_predict_intervals_equals_hyenadna_embed_and_loglik(kipoi_env):
+def test_kipoi_predict_with_the_zoo_dataloader_equals_hyenadna_embed_and_loglik(kipoi_env):
+    """Default dataloader (kipoiseq's SeqIntervalDl, one-hot): the numbers of the project's own scoring code."""
     root = kipoi_env.root
-    kipoi_env.run("predict", "HyenaDNA/tiny-1k", "--source", "hyenadna", "--dataloader_args",
-                  json.dumps({"intervals_file": str(kipoi_env.bed), "fasta_file": str(kipoi_env.fasta)}),
-                  "--keep_metadata", "--batch_size", "2", "--num_workers", "2",
-                  "-o", str(root / "intervals.tsv"), str(root / "intervals.h5"))
+    args = json.dumps({"intervals_file": str(kipoi_env.regions), "fasta_file": str(kipoi_env.fasta), "use_strand": True})
+    for model, out in (("HyenaDNA/tiny-1k", "emb"), ("HyenaDNA/tiny-1k/loglik", "ll")):
+        kipoi_env.run("predict", model, "--source", "hyenadna", "--dataloader_args", args, "--keep_metadata",
+                      "--batch_size", "2", "--num_workers", "2", "-o", str(root / f"{out}.tsv"), str(root / f"{out}.h5"))
+    model = load_model(kipoi_env.tiny)
+    seqs = resized_sequences(kipoi_env)
+    emb = embed_sequences(model, seqs, progress=False)
+    loglik = np.array([s.loglik for s in sequence_loglik(model, seqs, progress=False)])
+
+    meta = ["metadata/ranges/" + k for k in ("chr", "end", "id", "start", "strand")]
+    table = tsv(root / "emb.tsv")
+    assert sorted(table.columns) == sorted(meta + [f"preds/{j}" for j in range(128)])  # one array target
+    assert table["metadata/ranges/strand"].tolist() == ["+", "-", "+", "+", "-"]
+    assert (table["metadata/ranges/end"] - table["metadata/ranges/start"]).tolist() == [1024] * 5
+    np.testing.assert_allclose(table[[f"preds/{j}" for j in range(128)]].to_numpy(), emb, rtol=1e-5, atol=1e-5)
+    table = tsv(root / "ll.tsv")
+    assert list(table.columns) == sorted(meta) + ["preds/0"]
+    np.testing.assert_allclose(table["preds/0"], loglik, rtol=1e-6, atol=1e-4)
+    with h5py.File(root / "ll.h5") as f:
+        assert f["preds"].shape == (5, 1) and f["preds"].dtype == np.float64
+        np.testing.assert_allclose(f["preds"][:, 0], loglik, rtol=1e-6, atol=1e-4)
+    with h5py.File(root / "emb.h5") as f:
+        np.testing.assert_allclose(f["preds"][()], emb, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_kipoi_predict_with_the_interval_dataset_equals_hyenadna_embed_and_loglik(kipoi_env):
+    """The project's IntervalDataset (intervals of any length, token ids) still drives the same models."""
+    root = kipoi_env.root
+    for model, out in (("HyenaDNA/tiny-1k", "intervals"), ("HyenaDNA/tiny-1k/loglik", "intervals_ll")):
+        kipoi_env.run("predict", model, "--source", "hyenadna",
+                      "--dataloader", "hyenadna_kipoi.kipoi.dataloaders.IntervalDataset", "--dataloader_args",
+                      json.dumps({"intervals_file": str(kipoi_env.bed), "fasta_file": str(kipoi_env.fasta)}),
+                      "--keep_metadata", "--batch_size", "2", "-o", str(root / f"{out}.tsv"))
     assert hyenadna(["embed", "-m", str(kipoi_env.tiny), "-f", str(kipoi_env.fasta), "--bed", str(kipoi_env.bed),
                      "-o", str(root / "emb.npz"), "-q"]) == 0
     assert hyenadna(["loglik", "-m", str(kipoi_env.tiny), "-f", str(kipoi_env.fasta), "--bed", str(kipoi_env.bed),
                      "-o", str(root / "ll.tsv"), "-q"]) == 0
     emb = np.load(root / "emb.npz")
-    loglik = tsv(root / "ll.tsv")["loglik_nats"].to_numpy()
     assert emb["names"].tolist() == BED_LABELS
-
     table = tsv(root / "intervals.tsv")
-    meta = ["metadata/ranges/" + k for k in ("chr", "end", "id", "start", "strand")]
-    assert list(table.columns) == sorted(meta + ["preds/loglik"] + [f"preds/embedding/{j}" for j in range(128)])
     assert table["metadata/ranges/id"].tolist() == BED_LABELS
-    assert table["metadata/ranges/strand"].tolist() == ["+", "-", "+", "+", "-"]
-    np.testing.assert_allclose(embedding_columns(table, 128), emb["embeddings"], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(table["preds/loglik"], loglik, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(table[[f"preds/{j}" for j in range(128)]].to_numpy(), emb["embeddings"], rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(tsv(root / "intervals_ll.tsv")["preds/0"], tsv(root / "ll.tsv")["loglik_nats"],
+                               rtol=1e-6, atol=1e-4)
 
-    with h5py.File(root / "intervals.h5") as f:
-        assert f["preds/embedding"].shape == (5, 128) and f["preds/loglik"].dtype == np.float64
-        np.testing.assert_allclose(f["preds/embedding"][()], emb["embeddings"], rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(f["preds/loglik"][()], loglik, rtol=1e-6, atol=1e-4)
-        assert [x.decode() if isinstance(x, bytes) else x for x in f["metadata/ranges/id"][()]] == BED_LABELS
+
+VARIANT_EFFECT_SCRIPT = """
+import json, sys
+import kipoi
+import numpy as np
+from kipoiseq import Interval
+from kipoiseq.extractors import MultiSampleVCF, VariantSeqExtractor
+from kipoiseq.transforms.functional import one_hot_dna
+
+vcf_file, fasta_file, window = sys.argv[1], sys.argv[2], 1024
+model = kipoi.get_model("HyenaDNA/tiny-1k/loglik", source="hyenadna")
+extractor = VariantSeqExtractor(fasta_file=fasta_file)
+contigs = set(extractor.ref_seq_extractor.fasta.keys())
+keys, refs, alts = [], [], []
+for variant in MultiSampleVCF(vcf_file):  # one Variant per ALT allele ('*' and N alleles skipped)
+    start = variant.start - window // 2  # the window of `hyenadna score-variants`: W bases from POS-1-W//2
+    if variant.chrom not in contigs or start < 0 or variant.alt.startswith("<"):
+        continue
+    interval = Interval(variant.chrom, start, start + window)
+    ref = extractor.ref_seq_extractor.extract(interval)  # the REF sequence
+    seq = extractor.extract(interval, [variant], anchor=interval.start)  # ALT applied, filled from the genome
+    if len(ref) == len(seq) == window:
+        keys.append([variant.chrom, variant.pos, variant.ref, variant.alt])
+        refs.append(one_hot_dna(ref.upper()))
+        alts.append(one_hot_dna(seq.upper()))
+diff = model.predict_on_batch(np.stack(alts))[:, 0] - model.predict_on_batch(np.stack(refs))[:, 0]
+print(json.dumps({"keys": keys, "diff": diff.tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_variant_effect_the_zoo_way_equals_score_variants_llr_fwd(kipoi_env):
+    """kipoiseq's VariantSeqExtractor -> one-hot REF/ALT -> HyenaDNA/tiny-1k/loglik: ALT - REF is llr_fwd."""
+    # Random weights of a pretrained model's scale: the tied output layer read through ln_f x 0.05 gives
+    # ~2 nats per base like the release (plain random weights give ~80: window logliks of -8e4 nats, whose
+    # float32 rounding alone exceeds 1e-4 in a difference of two of them)
+    torch.manual_seed(3)
+    net = HyenaDNA(PRESETS["tiny-1k"].config())
+    with torch.no_grad():
+        net.backbone.ln_f.weight.mul_(0.05)
+    cache = kipoi_env.root / "scaled-cache"
+    save_model(net, cache / "tiny-1k" / "hf", "hf")
+    proc = subprocess.run([sys.executable, "-c", VARIANT_EFFECT_SCRIPT, str(kipoi_env.vcf), str(kipoi_env.fasta)],
+                          cwd=kipoi_env.root, env=dict(kipoi_env.env, HYENADNA_CACHE=str(cache)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, describe(proc)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    diff = {tuple(k): d for k, d in zip(got["keys"], got["diff"])}
+    rows = score_vcf(load_model(cache / "tiny-1k" / "hf"), kipoi_env.fasta, kipoi_env.vcf, window=1024,
+                     progress=False).rows
+    ok = [r for r in rows if r.status == "OK"]
+    kinds = {(len(r.ref) > 1, len(r.alt) > 1) for r in ok}
+    assert len(ok) >= 4 and {(False, False), (True, False), (False, True)} <= kinds  # SNVs, a deletion, an insertion
+    missing = [r for r in ok if (r.chrom, r.pos, r.ref, r.alt) not in diff]
+    assert not missing, f"not extracted by kipoiseq: {missing}"
+    got_llr = np.array([diff[(r.chrom, r.pos, r.ref, r.alt)] for r in ok])
+    want_llr = np.array([r.llr_fwd for r in ok])
+    assert np.abs(want_llr).max() > 0.01  # the variants change the likelihood: the comparison means something
+    np.testing.assert_allclose(got_llr, want_llr, rtol=0, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -426,21 +584,16 @@ def test_kipoi_predict_variants_equals_score_variants(kipoi_env):
 def test_get_model_from_python(kipoi_env):
     script = textwrap.dedent(f"""
         import json, kipoi
-        model = kipoi.get_model("HyenaDNA/tiny-1k", source="hyenadna")
-        pred = model.pipeline.predict({{"intervals_file": {str(kipoi_env.bed)!r}, "fasta_file": {str(kipoi_env.fasta)!r}}},
-                                      batch_size=3)
+        model = kipoi.get_model("HyenaDNA/tiny-1k/loglik", source="hyenadna")
+        pred = model.pipeline.predict({{"intervals_file": {str(kipoi_env.regions)!r}, "fasta_file": {str(kipoi_env.fasta)!r},
+                                       "use_strand": True}}, batch_size=3)
         print(json.dumps({{"cls": type(model).__name__, "dl": model.default_dataloader.__name__,
-                          "embedding": pred["embedding"].tolist(), "loglik": pred["loglik"].tolist()}}))
+                          "loglik": pred.tolist()}}))
     """)
     got = json.loads(kipoi_env.python(script).stdout.strip().splitlines()[-1])
-    assert got["cls"] == "HyenaDNAModel" and got["dl"] == "IntervalDataset"
-    model = load_model(kipoi_env.tiny)
-    genome = Genome(kipoi_env.fasta)
-    seqs = [genome.fetch(iv.chrom, iv.start, iv.end) for iv in read_bed(kipoi_env.bed)]
-    seqs = [reverse_complement(s) if iv.strand == "-" else s for s, iv in zip(seqs, read_bed(kipoi_env.bed))]
-    np.testing.assert_allclose(got["embedding"], embed_sequences(model, seqs, progress=False), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(got["loglik"], [s.loglik for s in sequence_loglik(model, seqs, progress=False)],
-                               rtol=1e-6, atol=1e-4)
+    assert got["cls"] == "HyenaDNAModel" and got["dl"] == "OverriddenSeqIntervalDl"  # kipoiseq's, with default_args
+    want = [[s.loglik] for s in sequence_loglik(load_model(kipoi_env.tiny), resized_sequences(kipoi_env), progress=False)]
+    np.testing.assert_allclose(got["loglik"], want, rtol=1e-6, atol=1e-4)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ Layout of ``DIR`` (every path inside is relative, so the directory can be moved 
 
     model.yaml, dataloader.yaml     the model (intervals, or classifier when the source has
                                     head.json) with its IntervalDataset description
+    model.py, dataloader.py         the group's thin modules (``defined_as: model.HyenaDNAModel``)
     model/                          the weights in this project's layout (config.json,
                                     model.safetensors [+ head.json, head.safetensors]);
                                     model.yaml names them with their md5
@@ -38,7 +39,7 @@ from ..errors import InputError
 from ..io import atomic_dir
 from ..model import HyenaDNA
 from ..score import default_window
-from . import DATALOADER_DIR, EXAMPLE_DIR
+from . import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR
 from ..heads import Head, has_head, load_head, save_head
 from .predict import classifier_outputs, interval_outputs, variant_outputs
 from .render import render_model_yaml
@@ -46,6 +47,7 @@ from .samples import allele_samples, allele_tokens, resize, stack_intervals
 
 EXPECT = Path("downloaded") / "model_files" / "test.expect.h5"  # where kipoi looks for a {url, md5} test.expect
 EXAMPLE_FILES = ("genome.fa", "genome.fa.fai", "variants.vcf", "README.md")
+GROUP_MODULES = ("model.py", "dataloader.py")  # the thin modules the yaml's defined_as names (model.HyenaDNAModel)
 
 
 @dataclass
@@ -77,6 +79,12 @@ def copy_example(dest: Path, l_max: int) -> list[Interval]:
         for iv in intervals:
             out.write(f"{iv.chrom}\t{iv.start}\t{iv.end}\t{iv.name}\t0\t{iv.strand}\n")
     return intervals
+
+
+def copy_group_modules(dest: Path) -> None:
+    """The group's thin ``model.py`` and ``dataloader.py`` in ``dest``, beside a model.yaml rendered from the template."""
+    for name in GROUP_MODULES:
+        shutil.copy2(GROUP_DIR / name, dest / name)
 
 
 def write_expect(path: Path, inputs: np.ndarray | dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> str:
@@ -116,6 +124,7 @@ def _write_main(tmp: Path, final: Path, net: HyenaDNA, head: Head | None, md5: s
     row = _row(task, net, "model", md5, doc, (final / EXPECT).resolve().as_uri(), expect_md5, ".",
                head.columns if head is not None else None, TARGET_DOCS[head.task] if head is not None else "")
     (tmp / "model.yaml").write_text(render_model_yaml(row))
+    copy_group_modules(tmp)
     text = (DATALOADER_DIR / "intervals.yaml").read_text()
     (tmp / "dataloader.yaml").write_text("# Written by `hyenadna export-kipoi` (from hyenadna_kipoi/zoo/HyenaDNA/"
                                          "dataloaders/intervals.yaml).\n" + text)
@@ -136,6 +145,7 @@ def _write_variant_effect(tmp: Path, final: Path, net: HyenaDNA, md5: str, doc: 
     row = _row("variant-effect", net, "../model", md5, doc, (final / "variant-effect" / EXPECT).resolve().as_uri(),
                expect_md5, "import")
     (sub / "model.yaml").write_text(render_model_yaml(row))
+    copy_group_modules(sub)
 
 
 README = """\

@@ -1,14 +1,18 @@
 """``HyenaDNAModel``: the Kipoi model class of every ``HyenaDNA/...`` model and every export.
 
-One class, three tasks (the ``task`` argument in model.yaml):
+One class, five tasks (the ``task`` argument in model.yaml):
 
+``embedding``       inputs ``seq`` one-hot [B, W, 4] (kipoiseq's ``SeqIntervalDl``) -> one array [B, d]
+``loglik``          inputs ``seq`` one-hot [B, W, 4] -> one array [B, 1] (nats)
 ``intervals``       inputs ``seq`` [B, L] token ids -> ``embedding`` [B, d], ``loglik`` [B]
 ``variant-effect``  inputs ``{ref, alt}`` [B, W] each -> ``llr``, ``llr_fwd``, ``llr_rc`` [B]
 ``classifier``      inputs ``seq`` [B, L] -> one output [B] per label of the fine-tuned head
                     (class / target probabilities, or regression values)
 
 The arithmetic is in :mod:`hyenadna_kipoi.kipoi.predict` (the project's own scoring code);
-this class only loads the weights and dispatches.
+this class only loads the weights and dispatches. Sequence inputs may be token ids [B, L] (the
+project's ``IntervalDataset``) or one-hot [B, L, 4] (kipoiseq, the zoo's ``DNASeq``) for every task
+but ``variant-effect``; one-hot rows are read by :func:`~hyenadna_kipoi.kipoi.onehot.onehot_to_ids`.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from kipoi.model import BaseModel
 from ..errors import ConfigError, InputError
 from .compat import restore_numpy_aliases
 from ..heads import HEAD_JSON, HEAD_WEIGHTS, load_head
-from .predict import classifier_outputs, interval_outputs, variant_outputs
+from .onehot import is_one_hot, onehot_to_ids
+from .predict import classifier_outputs, interval_outputs, single_target, variant_outputs
 from ..device import resolve_device
 from .weights import resolve_model
 
 restore_numpy_aliases()
 
-TASKS = ("intervals", "variant-effect", "classifier")
+TASKS = ("embedding", "loglik", "intervals", "variant-effect", "classifier")
 
 
 def pick_device(name: str) -> str:
@@ -64,10 +69,11 @@ class HyenaDNAModel(BaseModel):
             self.head = load_head(self.weights_path, self.net.config.d_model).to(self.device)
 
     def predict_on_batch(self, x: Any) -> dict[str, Any]:
-        """``x``: token ids ``[B, L]``, or ``{"ref": [B, W], "alt": [B, W]}`` for ``variant-effect``.
+        """``x``: one-hot ``[B, L, 4]`` or token ids ``[B, L]``; ``{"ref": [B, W], "alt": [B, W]}`` for ``variant-effect``.
 
-        Returns ``{"embedding": [B, d], "loglik": [B]}``, ``{"llr", "llr_fwd", "llr_rc"}`` ([B] each,
-        NaN for unscored alleles) or one ``[B]`` probability per class label.
+        Returns ``[B, d]`` (embedding), ``[B, 1]`` (loglik), ``{"embedding": [B, d], "loglik": [B]}``
+        (intervals), ``{"llr", "llr_fwd", "llr_rc"}`` ([B] each, NaN for unscored alleles) or one
+        ``[B]`` probability per class label (classifier).
         """
         if self.task == "variant-effect":
             if not isinstance(x, dict) or not {"ref", "alt"} <= set(x):
@@ -75,8 +81,9 @@ class HyenaDNAModel(BaseModel):
                                  "dataloader)")
             return variant_outputs(self.net, x["ref"], x["alt"], batch_size=self.batch_size)
         if isinstance(x, dict):
-            raise InputError(f"the {self.task} model takes one array of token ids (use the IntervalDataset dataloader), "
-                             f"got inputs {sorted(x)}")
+            raise InputError(f"the {self.task} model takes one array (one-hot DNA or token ids), got inputs {sorted(x)}")
+        ids = onehot_to_ids(x) if is_one_hot(x) else x
         if self.task == "classifier":
-            return classifier_outputs(self.net, self.head, x, batch_size=self.batch_size)
-        return interval_outputs(self.net, x, batch_size=self.batch_size)
+            return classifier_outputs(self.net, self.head, ids, batch_size=self.batch_size)
+        outputs = interval_outputs(self.net, ids, batch_size=self.batch_size)
+        return outputs if self.task == "intervals" else single_target(outputs, self.task)

@@ -57,6 +57,19 @@ def interval_outputs(model: HyenaDNA, ids: np.ndarray, *, batch_size: int = 8) -
     return {"embedding": np.stack([e for e, _ in rows]).astype(np.float32), "loglik": np.array([ll for _, ll in rows], np.float64)}
 
 
+def single_target(outputs: dict[str, np.ndarray], task: str) -> np.ndarray:
+    """The one array target of the ``embedding`` ([B, d] float32) or ``loglik`` ([B, 1] float64) models.
+
+    Both come from :func:`interval_outputs`, so they are its numbers, in the zoo's layout (one
+    array per model, its columns named by ``column_labels`` in the model yaml).
+    """
+    if task == "embedding":
+        return outputs["embedding"]
+    if task == "loglik":
+        return outputs["loglik"][:, None]
+    raise InputError(f"task {task!r} has no single array target (embedding or loglik)")
+
+
 def variant_outputs(model: HyenaDNA, ref: np.ndarray, alt: np.ndarray, *, batch_size: int = 8) -> dict[str, np.ndarray]:
     """``llr``, ``llr_fwd``, ``llr_rc`` [B] float64 of REF/ALT windows ``[B, W]``.
 
