@@ -39,6 +39,16 @@ def add_quiet(p: argparse.ArgumentParser, *, help: str | None = QUIET_HELP) -> N
     p.add_argument("--quiet", "-q", action="store_true", help=help)
 
 
+PLAIN_PATH_HELP = ("train on the plain PyTorch path (autograd through model.py) instead of the fast path's "
+                   "hand-written Hyena backward; the same as train.fast_path: false in the config")
+
+
+def add_plain_path(p: argparse.ArgumentParser) -> None:
+    """``--plain-path``: a trainer's switch back to the plain path; the handler passes
+    ``fast_path=False if args.plain_path else None`` (None: the config's ``train.fast_path``)."""
+    p.add_argument("--plain-path", action="store_true", help=PLAIN_PATH_HELP)
+
+
 def add_dtype(p: argparse.ArgumentParser, *, help: str = DTYPE_HELP) -> None:
     """``--dtype``: ``float32`` or ``bfloat16``, the handler's ``hyenadna_kipoi.fast_path.compute_dtype``."""
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help=help)

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..cli_args import add_batch_size, add_device, add_model, add_quiet
+from ..cli_args import add_batch_size, add_device, add_model, add_plain_path, add_quiet
 
 FINETUNE_EPILOG = """\
 examples:
@@ -39,7 +39,8 @@ pred_<target> (regression), then predicted (classification: the most probable cl
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .trainer import finetune
 
-    finetune(args.config, out=args.out, resume=args.resume, device=args.device, progress=not args.quiet)
+    finetune(args.config, out=args.out, resume=args.resume, device=args.device, progress=not args.quiet,
+             fast_path=False if args.plain_path else None)
     return 0
 
 
@@ -99,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in OUT/checkpoints (starts fresh when there is none)")
     add_device(p, default=None, help="cpu, cuda, cuda:1 ... (default: the config's device, auto)")
+    add_plain_path(p)
     add_quiet(p, help="no progress bar or per-evaluation lines")
     p.set_defaults(func=cmd_finetune)
 

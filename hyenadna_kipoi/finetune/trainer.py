@@ -140,18 +140,21 @@ def _plain(value: Any) -> Any:
 
 def finetune(config: dict[str, Any] | str | os.PathLike, *, out: str | os.PathLike | None = None,
              resume: bool = False, device: str | None = None, progress: bool = True,
-             stop_after: int | None = None) -> dict[str, Any]:
+             stop_after: int | None = None, fast_path: bool | None = None) -> dict[str, Any]:
     """Fine-tune as ``config`` (a dict or a YAML path) says; schema: ``hyenadna_kipoi/schemas/finetune.schema.yaml``.
 
     ``out`` overrides ``out_dir``; ``resume`` continues from the newest checkpoint in
     ``OUT/checkpoints`` and reproduces the uninterrupted run exactly (same device and precision);
     ``device`` overrides ``device``; ``stop_after``: stop after that many optimizer steps as if
     killed (no final outputs; for tests of resuming). Returns the content of ``metrics.json``
-    (``{"stopped_at": step}`` with ``stop_after``).
+    (``{"stopped_at": step}`` with ``stop_after``). ``fast_path`` overrides ``train.fast_path`` (None: the
+    config's).
     """
     t_start = time.perf_counter()
     source = "config" if isinstance(config, dict) else str(config)
     config = _load_config(config)
+    if fast_path is not None:
+        config["train"]["fast_path"] = fast_path
     out = Path(out if out is not None else config["out_dir"])
     dev = torch.device(resolve_device(device or config["device"]))
 
@@ -275,6 +278,7 @@ def _build_run(config: dict[str, Any], dev: torch.device, source: str) -> _Run:
     if frozen:
         model.requires_grad_(False)
     model.train(not frozen)  # a frozen backbone runs without dropout
+    model.set_fast_training(train_cfg["fast_path"])
 
     trainable = nn.ModuleDict({"model": model, "head": head})
     if not any(p.requires_grad for p in trainable.parameters()):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli_args import add_quiet
+from ..cli_args import add_plain_path, add_quiet
 
 
 def cmd_download_genome(args: argparse.Namespace) -> int:
@@ -39,7 +39,8 @@ def cmd_intervals(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
 
-    pretrain(args.config, resume=args.resume, progress=False if args.quiet else None)
+    pretrain(args.config, resume=args.resume, progress=False if args.quiet else None,
+             fast_path=False if args.plain_path else None)
     return 0
 
 
@@ -69,5 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="pretraining config YAML (e.g. config/pretrain-demo.yaml)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in out_dir (starts fresh when there is none)")
+    add_plain_path(p)
     add_quiet(p, help="no progress bar")
     p.set_defaults(func=cmd_pretrain)

@@ -196,17 +196,20 @@ def _prepare(config: dict[str, Any], ctx: D.DistContext, resume: bool, progress:
 
 
 def pretrain(config: dict[str, Any] | str | os.PathLike, *, resume: bool = False, stop_after: int | None = None,
-             progress: bool | None = None) -> PretrainResult:
+             progress: bool | None = None, fast_path: bool | None = None) -> PretrainResult:
     """Run (or, with ``resume``, continue) the pretraining described by ``config`` (a dict or YAML path).
 
     ``stop_after``: stop after that many optimizer steps as if killed (no final checkpoint,
-    model or report), for tests of resuming. Under torchrun every rank calls this.
+    model or report), for tests of resuming. ``fast_path`` overrides ``train.fast_path`` (None: the
+    config's). Under torchrun every rank calls this.
 
     The steps: build the run (data, model, optimizer), restore the newest checkpoint or start
     afresh, open the logs and fit the Markov baselines (rank 0), train, finish (final
     evaluation and checkpoint, model, plot and report).
     """
     config = load_config(config) if not isinstance(config, dict) else validate_config(config)
+    if fast_path is not None:
+        config["train"]["fast_path"] = fast_path
     ctx = D.setup(config["train"]["device"])
     show = (config["log"]["progress"] if progress is None else progress) and ctx.is_main
     t_start = time.perf_counter()
@@ -297,6 +300,7 @@ def _build_run(config: dict[str, Any], ctx: D.DistContext, *, resume: bool, show
     model.to(ctx.device)
     model.train()
     model.set_gradient_checkpointing(train_cfg["gradient_checkpointing"])
+    model.set_fast_training(train_cfg["fast_path"])
     opt_cfg, sched_cfg = config["optimizer"], config["scheduler"]
     opt = Optimization.build(model, device=ctx.device, precision=train_cfg["precision"], lr=opt_cfg["lr"],
                              weight_decay=opt_cfg["weight_decay"], betas=opt_cfg["betas"], eps=opt_cfg["eps"],
