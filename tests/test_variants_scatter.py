@@ -6,6 +6,7 @@ workflow scatters a VCF over N jobs whose killed member reruns alone."""
 from __future__ import annotations
 
 import gzip
+import re
 import os
 import signal
 import subprocess
@@ -249,3 +250,115 @@ def test_cli_chunk_regions_and_gather(fasta, vcf, tmp_path, capsys):
         cli(["score-variants", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--chunk K/N" in text and "(K-1)*n//N to K*n//N - 1" in text and "goes with the record before it" in text
+
+
+# --------------------------------------------------------------------------- the workflow: scatter and gather
+
+
+def test_slurm_plan_scatters_a_vcf_over_gpu_jobs(tmp_path):
+    """`variants.<name>.chunks: 8` on the hg38 config: 8 GPU scoring jobs and one gather job (not a GPU job);
+    Snakemake's own `--set-scatter` changes the count."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    from test_workflow import _edit, _jobs, _planned, _run, _workflow_copy
+
+    workdir = _workflow_copy(tmp_path)
+    _edit(workdir / "config/hg38.yaml", lambda c: c["variants"]["vcf42_example"].update(chunks=8))
+    args = ("--profile", "slurm", "all", "-n", "--configfile", "config/hg38.yaml")
+    result = _run(workdir, *args, cores=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _planned(result)
+    assert jobs["score_variants_chunk"] == 8 and jobs["gather_variants"] == 1 and "score_variants" not in jobs
+    resources = {job: re.search(r"resources: (.*)", text).group(1) for job, text in _jobs(result).items()}
+    chunks = [job for job in resources if job.startswith("score_variants_chunk ")]
+    assert sorted(chunks) == sorted(f"score_variants_chunk vcf=vcf42_example, scatteritem={k}-of-8"
+                                    for k in range(1, 9))
+    for job in chunks:  # each with the scoring resources of config/hg38.yaml
+        assert all(r in resources[job] for r in ("gpu=1", "mem_mb=32000", "runtime=240")), resources[job]
+    assert "gpu=" not in resources["gather_variants vcf=vcf42_example"]
+    assert "--chunk 8/8 " in _jobs(result)["score_variants_chunk vcf=vcf42_example, scatteritem=8-of-8"]
+    result = _run(workdir, *args, "--set-scatter", "variants_vcf42__example=3", cores=False)
+    assert _planned(result)["score_variants_chunk"] == 3, result.stderr[-2000:]
+
+
+def snv_vcf(path: Path, g: dict[str, str], n: int) -> Path:
+    """``n`` SNVs spread over both contigs of the sample genome (every one scored)."""
+    records = []
+    for k in range(n):
+        chrom = "chr1" if k < n // 2 else "chr2"
+        pos = 500 + (k % (n // 2)) * 400
+        ref = g[chrom][pos - 1].upper()
+        records.append((chrom, pos, f"v{k}", ref, "ACGT"[("ACGT".index(ref) + 1) % 4] if ref in "ACGT" else "A", "OK"))
+    return write_vcf(path, records)
+
+
+def _pids_of(pattern: list[str], cwd: Path) -> list[int]:
+    """Processes (this test's descendants) whose command line holds every string of ``pattern``, run in ``cwd``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            here = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if here == str(cwd) and all(p in cmd for p in pattern) and "python" in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_chunk_job_reruns_alone(tmp_path, genome_text):
+    """The workflow scores a VCF as 3 chunk jobs and a gather job; one chunk's process is SIGKILLed while it
+    scores: that job fails, leaves no output and no merged output; the rerun runs that chunk and the gather only
+    (the other chunks' files untouched), and the merged outputs are the rows of a single-job run."""
+    from test_workflow import _env, _jobs, _workflow_copy, SNAKEMAKE
+
+    workdir = _workflow_copy(tmp_path / "wf").resolve()
+    snv_vcf(workdir / "big.vcf", genome_text, 90)
+    config = {"variants": {"big": {"vcf": "big.vcf", "fasta": "data/genomes/human_hg19_sample_segments.fa",
+                                   "model": "data/fixtures/parity-a/original", "window": 256, "chunks": 3}},
+              "device": "cpu", "kipoi": {"export": []}}
+    (workdir / "scatter.yaml").write_text(yaml.safe_dump(config))
+    target = ("results/variants/big.tsv", "--configfile", "scatter.yaml")
+    run = subprocess.Popen([str(SNAKEMAKE), "--cores", "1", "--keep-going", *target], cwd=workdir, env=_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    chunks = workdir / "results" / "variants" / "big.chunks"
+    killed = None
+    deadline = time.time() + 300
+    while killed is None and time.time() < deadline and run.poll() is None:
+        pids = _pids_of(["score-variants", "--chunk 2/3"], workdir)
+        if pids and list(chunks.glob(".2-of-3.tsv.*.tmp")):  # its outputs are open: it is scoring
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.02)
+    output = run.communicate(timeout=600)[0]
+    assert killed is not None, output[-3000:]
+    assert run.returncode != 0
+    assert sorted(p.name for p in chunks.iterdir() if not p.name.startswith(".")) == \
+        ["1-of-3.tsv", "1-of-3.vcf.gz", "1-of-3.vcf.gz.tbi", "3-of-3.tsv", "3-of-3.vcf.gz", "3-of-3.vcf.gz.tbi"]
+    assert not (workdir / "results" / "variants" / "big.tsv").exists()
+    assert not (workdir / "results" / "variants" / "big.vcf.gz").exists()
+    done = {p: p.stat().st_mtime_ns for p in chunks.iterdir() if not p.name.startswith(".")}
+
+    plan = _jobs(subprocess.run([str(SNAKEMAKE), "--cores", "1", *target, "-n"], cwd=workdir, env=_env(),
+                                capture_output=True, text=True))
+    assert set(plan) == {"score_variants_chunk vcf=big, scatteritem=2-of-3", "gather_variants vcf=big"}, set(plan)
+    rerun = subprocess.run([str(SNAKEMAKE), "--cores", "1", *target], cwd=workdir, env=_env(), capture_output=True,
+                           text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # chunks 1 and 3 were not recomputed
+    assert "gathered 90 alleles of 90 records from 3 chunks" in (workdir / "logs/variants/big.gather.log").read_text()
+
+    single = tmp_path / "single.tsv"
+    assert cli(["score-variants", "-m", str(workdir / "data/fixtures/parity-a/original"), "-f",
+                str(workdir / "data/genomes/human_hg19_sample_segments.fa"), "-v", str(workdir / "big.vcf"),
+                "--window", "256", "--out-tsv", str(single), "-q"]) == 0
+    merged = (workdir / "results" / "variants" / "big.tsv").read_text().splitlines()
+    whole = single.read_text().splitlines()
+    assert [r.split("\t")[:5] + r.split("\t")[8:] for r in merged] == [r.split("\t")[:5] + r.split("\t")[8:] for r in whole]
+    for a, b in zip(merged[1:], whole[1:]):  # scores: batches differ (see test_default_batches_...)
+        assert all(abs(float(x) - float(y)) < 1e-4 for x, y in zip(a.split("\t")[5:8], b.split("\t")[5:8])), (a, b)
+    with gzip.open(workdir / "results" / "variants" / "big.vcf.gz", "rt") as handle:
+        assert sum(1 for line in handle if not line.startswith("#")) == 90
+    assert (workdir / "results" / "variants" / "big.vcf.gz.tbi").exists()

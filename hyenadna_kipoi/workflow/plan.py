@@ -84,6 +84,22 @@ def score_options(job: dict[str, Any]) -> str:
                     + (["--embedding-distance"] if job["embedding_distance"] else []))
 
 
+def scatter_key(name: str) -> str:
+    """The Snakemake ``scattergather`` name of a `variants` entry (``--set-scatter KEY=N`` overrides its chunks):
+    ``variants_`` + the name with ``_`` ``.`` ``-`` written ``__`` ``_d`` ``_h`` (one key per name)."""
+    return "variants_" + name.replace("_", "__").replace(".", "_d").replace("-", "_h")
+
+
+def variant_scatter(variants: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """``scattergather`` counts: :func:`scatter_key` -> ``chunks`` of each `variants` entry scored in several jobs."""
+    return {scatter_key(name): job["chunks"] for name, job in variants.items() if job["chunks"] > 1}
+
+
+def scattered_variants(variants: dict[str, dict[str, Any]], scattered: bool) -> list[str]:
+    """Names of the `variants` entries scored in several jobs (``chunks`` > 1) or, with False, in one."""
+    return [name for name, job in variants.items() if (job["chunks"] > 1) == scattered]
+
+
 def variant_fasta(job: dict[str, Any], reference_paths: dict[str, str]) -> str:
     """The FASTA a `variants` entry is scored on (``fasta: reference``: the workflow's indexed genome)."""
     return reference_paths["prepared"] if job["fasta"] == "reference" else job["fasta"]

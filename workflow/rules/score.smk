@@ -22,6 +22,29 @@ rule check_vcf:
                "&& touch {output}")
 
 
+SINGLE_VCFS = plan.scattered_variants(VARIANTS, False)  # chunks: 1, scored by one job
+SCATTERED_VCFS = plan.scattered_variants(VARIANTS, True)  # chunks: N > 1, N jobs and a gather job
+
+
+# one scattergather name per scattered VCF (plan.scatter_key); `--set-scatter KEY=N` overrides its chunks
+scattergather:
+    **plan.variant_scatter(VARIANTS),
+
+
+def score_command(chunk=""):
+    """The score-variants command of the scoring rules (``chunk``: its --chunk option)."""
+    return logged(
+        "hyenadna score-variants -m {params.model} -f {input.fasta} --vcf {input.vcf} {params.options} "
+        f"--device {{params.device}} {chunk}--out-tsv {{output.tsv}} --out-vcf {{output.vcf}} --quiet"
+    )
+
+
+def chunk_outputs(suffix):
+    """The chunk files of scattered VCF ``wc.vcf``, in slice order (Snakemake's gather over its scatter key)."""
+    return lambda wc: getattr(gather, plan.scatter_key(wc.vcf))(
+        "results/variants/{vcf}.chunks/{scatteritem}" + suffix, vcf=wc.vcf)
+
+
 rule score_variants:
     input:
         vcf=lambda wc: VARIANTS[wc.vcf]["vcf"],
@@ -33,7 +56,7 @@ rule score_variants:
         tsv="results/variants/{vcf}.tsv",
         vcf="results/variants/{vcf}.vcf.gz",
     wildcard_constraints:
-        vcf=one_of(VARIANTS),
+        vcf=one_of(SINGLE_VCFS),
     params:
         model=lambda wc: wfconfig.model_path(VARIANTS[wc.vcf]["model"]),
         options=lambda wc: plan.score_options(VARIANTS[wc.vcf]),
@@ -44,10 +67,51 @@ rule score_variants:
     log:
         "logs/variants/{vcf}.log",
     shell:
-        logged(
-            "hyenadna score-variants -m {params.model} -f {input.fasta} --vcf {input.vcf} {params.options} "
-            "--device {params.device} --out-tsv {output.tsv} --out-vcf {output.vcf} --quiet"
-        )
+        score_command()
+
+
+# a scattered VCF: slice K of N scored by its own job (the same resources as a whole VCF's job) ...
+rule score_variants_chunk:
+    input:
+        vcf=lambda wc: VARIANTS[wc.vcf]["vcf"],
+        fasta=lambda wc: plan.variant_fasta(VARIANTS[wc.vcf], REFERENCE_PATHS),
+        fai=lambda wc: plan.variant_fai(VARIANTS[wc.vcf], REFERENCE_PATHS),
+        checked="results/variants/{vcf}.contigs.ok",
+        model=lambda wc: model_input(VARIANTS[wc.vcf]["model"]),
+    output:
+        tsv="results/variants/{vcf}.chunks/{scatteritem}.tsv",
+        vcf="results/variants/{vcf}.chunks/{scatteritem}.vcf.gz",
+    wildcard_constraints:
+        vcf=one_of(SCATTERED_VCFS),
+    params:
+        model=lambda wc: wfconfig.model_path(VARIANTS[wc.vcf]["model"]),
+        options=lambda wc: plan.score_options(VARIANTS[wc.vcf]),
+        device=config["device"],
+        chunk=lambda wc: wc.scatteritem.replace("-of-", "/"),
+    threads: config["scoring_resources"]["cpus"]
+    resources:
+        **SCORING_RESOURCES,
+    log:
+        "logs/variants/{vcf}.chunks/{scatteritem}.log",
+    shell:
+        score_command("--chunk {params.chunk} ")
+
+
+# ... and one job merges the chunks into what a single job writes (byte for byte)
+rule gather_variants:
+    input:
+        tsv=chunk_outputs(".tsv"),
+        vcf=chunk_outputs(".vcf.gz"),
+    output:
+        tsv="results/variants/{vcf}.tsv",
+        vcf="results/variants/{vcf}.vcf.gz",
+    wildcard_constraints:
+        vcf=one_of(SCATTERED_VCFS),
+    log:
+        "logs/variants/{vcf}.gather.log",
+    shell:
+        logged("hyenadna gather-variants --tsv {input.tsv} --vcf {input.vcf} --out-tsv {output.tsv} "
+               "--out-vcf {output.vcf}")
 
 
 rule plot_vep:
