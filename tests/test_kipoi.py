@@ -39,6 +39,7 @@ from hyenadna_kipoi.errors import CheckpointError, ConfigError, DownloadError, I
 from hyenadna_kipoi.kipoi import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR, ZOO_DIR
 from hyenadna_kipoi.kipoi.commands import register
 from hyenadna_kipoi.kipoi.compat import restore_numpy_aliases
+from hyenadna_kipoi.kipoi.expect import write_row_expectation
 from hyenadna_kipoi.kipoi.export import EXPECT, export_model
 from hyenadna_kipoi.kipoi.onehot import ids_to_onehot, onehot_to_ids
 from hyenadna_kipoi.heads import Head, load_head, save_head
@@ -441,6 +442,44 @@ def resized_sequences(kipoi_env: Kipoi, width: int = 1024) -> list[str]:
         seqs.append(reverse_complement(seq) if iv.strand == "-" else seq)
     genome.close()
     return seqs
+
+
+@pytest.mark.slow
+def test_a_row_with_its_expectation_passes_kipoi_test(kipoi_env, tmp_path, monkeypatch):
+    """`hyenadna kipoi-expect`'s file for a row, with its md5s in models.tsv: `kipoi test` checks the predictions."""
+    monkeypatch.setenv("HYENADNA_CACHE", str(kipoi_env.root / "cache"))  # the tiny-1k weights kipoi_env placed
+    monkeypatch.setenv("HYENADNA_OFFLINE", "1")
+    zoo = tmp_path / "zoo"
+    shutil.copytree(ZOO_DIR, zoo)
+    group = zoo / "HyenaDNA"
+    rows = group_rows(group / "models.tsv")
+    done = write_row_expectation(next(r for r in rows if r["model"] == "tiny-1k/loglik"), group)
+    assert done.path == group / "downloaded" / "model_files" / "tiny-1k" / "loglik" / "test.expect.h5"
+    assert done.weights_md5 == file_digest(kipoi_env.root / "cache" / "tiny-1k" / "hf" / "model.safetensors", "md5")
+    with h5py.File(done.path) as f:
+        assert f["inputs"].shape == (4, 1024, 4) and f["preds"].shape == (4, 1)
+    with pytest.raises(ConfigError, match="variant-effect"):
+        write_row_expectation(next(r for r in rows if r["model"] == "tiny-1k/variant-effect"), group)
+
+    table = pd.read_csv(group / "models.tsv", sep="\t", comment="#", dtype=str, keep_default_na=False)
+    row = table["model"] == "tiny-1k/loglik"
+    table.loc[row, ["md5", "test_expect", "test_expect_md5"]] = [done.weights_md5, done.path.as_uri(), done.md5]
+    table.to_csv(group / "models.tsv", sep="\t", index=False)
+    register_source(kipoi_env.config, name="expected", zoo_dir=zoo)
+    out = kipoi_env.run("test", "HyenaDNA/tiny-1k/loglik", "--source", "expected")
+    assert "All predictions match" in out and "Successfully ran test_predict" in out
+    with h5py.File(done.path, "r+") as f:  # the expectation is really checked
+        f["preds"][0, 0] += 0.01
+    table.loc[row, "test_expect_md5"] = file_digest(done.path, "md5")
+    table.to_csv(group / "models.tsv", sep="\t", index=False)
+    out = kipoi_env.run("test", "HyenaDNA/tiny-1k/loglik", "--source", "expected", ok=False)
+    assert "don't match the expected predictions" in out
+
+
+def test_kipoi_expect_command_names_the_rows(capsys):
+    args = kipoi_parser().parse_args(["kipoi-expect", "HyenaDNA/tiny-9k"])
+    with pytest.raises(ConfigError, match="no row 'HyenaDNA/tiny-9k'.*tiny-1k/loglik"):
+        args.func(args)
 
 
 @pytest.mark.slow

@@ -16,10 +16,12 @@ Modules (importing this package does not import kipoi; ``model`` and ``dataloade
 ``model``        ``HyenaDNAModel(kipoi.model.BaseModel)``
 ``dataloaders``  ``IntervalDataset`` and ``VariantDataset`` (``kipoi.data.Dataset``)
 ``compat``       kipoi 0.8.6 on NumPy 2 (``np.string_``/``np.unicode_`` for its HDF5 writer)
+``onehot``       the zoo's one-hot DNA (kipoiseq) to token ids and back
 ``render``       the model template rendered for one row (group rows and exports share it)
+``expect``       a group row's ``test.expect`` (expected predictions for its weights; ``hyenadna kipoi-expect``)
 ``export``       ``export_model``: a self-contained Kipoi model directory (fine-tuned models' heads:
                  :mod:`hyenadna_kipoi.heads`)
-``commands``     ``hyenadna kipoi-setup`` and ``hyenadna export-kipoi``
+``commands``     ``hyenadna kipoi-setup``, ``hyenadna kipoi-expect`` and ``hyenadna export-kipoi``
 """
 
 from __future__ import annotations

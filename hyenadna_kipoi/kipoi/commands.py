@@ -1,4 +1,4 @@
-"""``hyenadna kipoi-setup`` and ``hyenadna export-kipoi``: argument parsing and calls, nothing more.
+"""``hyenadna kipoi-setup``, ``kipoi-expect`` and ``export-kipoi``: argument parsing and calls, nothing more.
 
 The CLI wires these in with ``register(sub)`` on its subparsers; each handler returns an
 exit code and lets :class:`~hyenadna_kipoi.errors.HyenaDNAError` reach the CLI's handler.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli_args import add_model, add_quiet
+from ..errors import ConfigError
 
 
 def cmd_kipoi_setup(args: argparse.Namespace) -> int:
@@ -32,6 +33,18 @@ def cmd_export_kipoi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kipoi_expect(args: argparse.Namespace) -> int:
+    from .expect import write_row_expectation
+    from .render import group_rows
+
+    rows = {row["model"]: row for row in group_rows()}
+    name = args.row.removeprefix("HyenaDNA/")
+    if name not in rows:
+        raise ConfigError(f"no row {args.row!r} in the HyenaDNA group; rows are {', '.join(rows)}")
+    print(write_row_expectation(rows[name]).describe())
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ``kipoi-setup`` and ``export-kipoi`` on the ``hyenadna`` subparsers."""
     p = sub.add_parser("kipoi-setup", help="register the HyenaDNA Kipoi model group as the local kipoi source 'hyenadna'",
@@ -41,6 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="kipoi config file to edit (default: ~/.kipoi/config.yaml, as kipoi reads it)")
     p.add_argument("--name", default="hyenadna", help="source name (default: hyenadna)")
     p.set_defaults(func=cmd_kipoi_setup)
+
+    p = sub.add_parser("kipoi-expect", help="write the test.expect file of a row of the HyenaDNA Kipoi group",
+                       description="Compute the expected predictions of one embedding or loglik row of the packaged "
+                                   "group for its weights (from the project cache: `hyenadna fetch <preset>` first) "
+                                   "on the example regions, place them where `kipoi test` finds them "
+                                   "(<group>/downloaded/model_files/<row>/test.expect.h5) and print the md5s to "
+                                   "enter in models.tsv. Rerun whenever the row's weights change.")
+    p.add_argument("row", help="the row, e.g. tiny-1k/loglik (or HyenaDNA/tiny-1k/loglik)")
+    p.set_defaults(func=cmd_kipoi_expect)
 
     p = sub.add_parser("export-kipoi", help="write a self-contained Kipoi model directory for a model",
                        description="Export a model (a directory in any layout, or a preset) as a Kipoi model "

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kipoi.model import BaseModel
 
 from ..errors import ConfigError, InputError
@@ -68,7 +69,7 @@ class HyenaDNAModel(BaseModel):
                 raise ConfigError(f"{self.weights_path}: a classifier needs its model directory (with head.json)")
             self.head = load_head(self.weights_path, self.net.config.d_model).to(self.device)
 
-    def predict_on_batch(self, x: Any) -> dict[str, Any]:
+    def predict_on_batch(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
         """``x``: one-hot ``[B, L, 4]`` or token ids ``[B, L]``; ``{"ref": [B, W], "alt": [B, W]}`` for ``variant-effect``.
 
         Returns ``[B, d]`` (embedding), ``[B, 1]`` (loglik), ``{"embedding": [B, d], "loglik": [B]}``
