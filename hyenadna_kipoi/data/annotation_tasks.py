@@ -251,8 +251,12 @@ def variant_sites(src: _Source, cfg: dict[str, Any]) -> dict[tuple[str, int], tu
     positions and, from its canonical (GT…AG) introns, the splice dinucleotides and intron flanks.
     Intronic classes skip positions inside any annotated exon; a position claimed by two classes
     is dropped."""
+    held = [(c, s, e) for split in cfg["splits"] for c, s, e in src.blocks.of_split(split)]
     best: dict[str, Transcript] = {}
     for tx in src.transcripts(["mRNA"], ("protein_coding",)):
+        chrom = src.chrom[tx.seqid]
+        if not any(c == chrom and s < tx.end and tx.start < e for c, s, e in held):
+            continue  # only the positions of the splits asked for are used; claims elsewhere cannot conflict
         other = best.get(tx.gene)
         if tx.cds and (other is None or (-tx.cds_length(), tx.id) < (-other.cds_length(), other.id)):
             best[tx.gene] = tx
