@@ -24,9 +24,22 @@ def download_checked(url: str, out: str | os.PathLike, *, sha256: str | None = N
 
 
 def index_reference(fasta: str | os.PathLike, prepared: str | os.PathLike, *, progress: bool = True) -> Path:
-    """Decompress a plain-gzip FASTA to ``prepared`` (bgzip/plain: indexed in place) and build its ``.fai``."""
-    from ..data.reference import prepare_genome
+    """Decompress a gzip or bgzip FASTA to ``prepared`` (a plain one is indexed in place) and build its ``.fai``.
 
+    A bgzip file could be read where it is, but the workflow's rules name ``prepared`` (``reference_paths``)
+    as the indexed genome, so it is written for bgzip too (a ``.gz`` reference in, a plain FASTA out)."""
+    import gzip
+    import shutil
+
+    from ..data.genome import fasta_compression
+    from ..data.reference import prepare_genome
+    from ..io import atomic_path
+
+    if Path(prepared) != Path(fasta) and Path(fasta).exists() and fasta_compression(fasta) == "bgzip":
+        Path(str(prepared) + ".fai").unlink(missing_ok=True)
+        with gzip.open(fasta, "rb") as src, atomic_path(prepared) as tmp, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 24)
+        fasta = prepared
     return prepare_genome(fasta, prepared=prepared, progress=progress)
 
 
