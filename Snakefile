@@ -34,6 +34,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/annotation.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"

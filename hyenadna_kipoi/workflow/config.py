@@ -22,11 +22,13 @@ PRETRAINED = "pretrained"  # `model.init: pretrained` / `model: pretrained` = th
 PRETRAINED_MODEL = "results/pretrain/model"
 
 
-def _check_exists(path: Any, key: str) -> None:
+def _check_exists(path: Any, key: str, produced: set[str] | frozenset[str] = frozenset()) -> None:
+    """ConfigError naming ``key`` when ``path`` (or an item of a list) is missing and not in ``produced``
+    (files a rule of the workflow makes: :func:`.derived.produced`)."""
     if isinstance(path, list):
         for i, item in enumerate(path):
-            _check_exists(item, f"{key}[{i}]")
-    elif isinstance(path, str) and not Path(path).exists():
+            _check_exists(item, f"{key}[{i}]", produced)
+    elif isinstance(path, str) and not Path(path).exists() and os.path.normpath(path) not in produced:
         raise ConfigError(f"{key}: {path}: no such file or directory")
 
 
@@ -76,7 +78,11 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     own schema rejects, or a reference to an unknown model. Returns the names of the
     trained models: ``{"models": {name: model folder}}``.
     """
+    from .derived import produced as derived_paths
+
+    made = {os.path.normpath(p) for p in derived_paths(config)}
     models: dict[str, str] = {}
+    _check_annotation_tasks(config, source, made)
     if config.get("pretrain", {}).get("enabled", False):
         if not config.get("reference"):
             raise ConfigError(f"{source}: pretrain.enabled needs a reference block (the genome to pretrain on)")
@@ -86,12 +92,12 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     if ref and not ref.get("url"):
         if not ref.get("fasta"):
             raise ConfigError(f"{source}: reference needs a url (to download) or a fasta (a local file)")
-        _check_exists(ref.get("fasta"), f"{source}: reference.fasta")
+        _check_exists(ref.get("fasta"), f"{source}: reference.fasta", made)
     regions = ref.get("regions") or {}
     if regions and not regions.get("url"):
         if not regions.get("path"):
             raise ConfigError(f"{source}: reference.regions needs a url or a path")
-        _check_exists(regions.get("path"), f"{source}: reference.regions.path")
+        _check_exists(regions.get("path"), f"{source}: reference.regions.path", made)
     if ref.get("blacklist"):
         _check_exists(ref["blacklist"], f"{source}: reference.blacklist")
 
@@ -111,15 +117,15 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
             _validate_stage("finetune", task, key)
             spec = (task.get("task") or {}).get("input") or {}
             for suffix, path in task_input_paths(spec):
-                _check_exists(path, f"{key}.task.input.{suffix}")
+                _check_exists(path, f"{key}.task.input.{suffix}", made)
             check_model((task.get("model") or {}).get("init"), f"{key}.model.init")
             if section == "finetune":
                 models[name] = f"results/finetune/{name}/model"
     for name, job in (config.get("variants") or {}).items():
         key = f"{source}: variants.{name}"
-        _check_exists(job["vcf"], f"{key}.vcf")
+        _check_exists(job["vcf"], f"{key}.vcf", made)
         if job["fasta"] != "reference":
-            _check_exists(job["fasta"], f"{key}.fasta")
+            _check_exists(job["fasta"], f"{key}.fasta", made)
         elif not ref:
             raise ConfigError(f"{key}.fasta: 'reference' needs a reference block")
         check_model(job["model"], f"{key}.model")
@@ -127,7 +133,7 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     if emb:
         check_model(emb["model"], f"{source}: embeddings.model")
         for label, path in emb["sets"].items():
-            _check_exists(path, f"{source}: embeddings.sets.{label}")
+            _check_exists(path, f"{source}: embeddings.sets.{label}", made)
     exports = (config.get("kipoi") or {}).get("export", "all")
     if exports != "all":
         for name in exports:
@@ -135,6 +141,19 @@ def setup(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
                 raise ConfigError(f"{source}: kipoi.export: {name!r} is not a trained model of this workflow "
                                   f"(known: {', '.join(models) or 'none'})")
     return {"models": models}
+
+
+def _check_annotation_tasks(config: dict[str, Any], source: str, made: set[str]) -> None:
+    """The ``annotation_tasks`` block: its input files exist (or a rule makes them), its settings are known."""
+    block = config.get("annotation_tasks") or {}
+    if not block:
+        return
+    from ..data.annotation_tasks import resolve_settings
+    from .derived import task_settings
+
+    for key in ("gff", "fasta", "regions"):
+        _check_exists(block[key], f"{source}: annotation_tasks.{key}", made)
+    resolve_settings(task_settings(config), f"{source}: annotation_tasks.settings")
 
 
 def model_path(value: str) -> str:
