@@ -161,6 +161,41 @@ def test_regions_score_the_matching_records(model, fasta, vcf, whole, tmp_path):
     assert part.counts["OK"] > 0 and whole.n_records == 18
 
 
+def test_bcf_chunks_gather_to_the_whole_run(model, fasta, genome_text, tmp_path):
+    import pysam
+
+    plain = [r for r in scatter_records(genome_text) if r[0] in ("chr1", "chr2") and "<" not in r[4] and "]" not in r[4]
+             and "*" not in r[4] and r[4] != "."]  # what htslib writes to BCF and reads back
+    vcf = write_vcf(tmp_path / "calls.vcf", plain)
+    bcf = tmp_path / "calls.bcf"
+    with pysam.VariantFile(str(vcf)) as src, pysam.VariantFile(str(bcf), "wb", header=src.header) as dst:
+        for rec in src:
+            dst.write(rec)
+    assert count_records(bcf) == len(plain) == 12
+    score(model, fasta, bcf, tmp_path / "whole")
+    for k in (1, 2, 3):
+        score(model, fasta, bcf, tmp_path / f"c{k}", chunk=Chunk(k, 3))
+    gather_variants([tmp_path / f"c{k}" / "out.tsv" for k in (1, 2, 3)],
+                    [tmp_path / f"c{k}" / "out.vcf.gz" for k in (1, 2, 3)],
+                    out_tsv=tmp_path / "merged" / "out.tsv", out_vcf=tmp_path / "merged" / "out.vcf.gz")
+    assert files(tmp_path / "merged") == files(tmp_path / "whole")
+
+
+def test_a_slice_on_unknown_contigs_scores_and_gather_raises_the_whole_runs_error(model, fasta, tmp_path):
+    vcf = tmp_path / "elsewhere.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chrZ\t10\ta\tA\tC\t.\t.\t.\nchrZ\t20\tb\tA\tG\t.\t.\t.\n")
+    with pytest.raises(InputError, match="none of the variants' contigs"):
+        score(model, fasta, vcf, tmp_path / "whole")
+    parts = [score(model, fasta, vcf, tmp_path / f"c{k}", chunk=Chunk(k, 2)) for k in (1, 2)]
+    assert [p.counts["UNKNOWN_CONTIG"] for p in parts] == [1, 1]  # a slice cannot know the other slices' contigs
+    with pytest.raises(InputError, match="none of the variants' contigs is in the FASTA"):
+        gather_variants([tmp_path / f"c{k}" / "out.tsv" for k in (1, 2)],
+                        [tmp_path / f"c{k}" / "out.vcf.gz" for k in (1, 2)],
+                        out_tsv=tmp_path / "merged" / "out.tsv", out_vcf=tmp_path / "merged" / "out.vcf.gz")
+    assert not (tmp_path / "merged").exists() or list((tmp_path / "merged").iterdir()) == []
+
+
 def test_non_record_lines_go_with_the_record_before_them(model, fasta, genome_text, tmp_path):
     """Blank and '#' lines between records, and after the last: each in exactly one chunk."""
     lines = write_vcf(tmp_path / "plain.vcf", scatter_records(genome_text)).read_text().splitlines()
