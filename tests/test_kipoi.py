@@ -336,11 +336,18 @@ def test_export_writes_a_relocatable_kipoi_directory(exported, tmp_path):
     assert {"model.yaml", "dataloader.yaml", "model.py", "dataloader.py", "variant-effect/model.py", "README.md",
             "model/config.json", "model/model.safetensors",
             "example/genome.fa", "example/genome.fa.fai", "example/intervals.bed", "example/variants.vcf",
-            str(EXPECT), "variant-effect/model.yaml", f"variant-effect/{EXPECT}"} <= files
+            str(EXPECT), "variant-effect/model.yaml", f"variant-effect/{EXPECT}", "loglik/model.yaml", "loglik/model.py",
+            f"loglik/{EXPECT}", "loglik/example/regions.bed"} <= files
     md = yaml.safe_load((exported / "model.yaml").read_text())
     assert md["args"]["weights"] == "model" and md["args"]["task"] == "intervals" and md["default_dataloader"] == "."
     assert md["args"]["md5"] == file_digest(exported / "model" / "model.safetensors", "md5")
     assert md["test"]["expect"]["md5"] == file_digest(exported / EXPECT, "md5")
+    ll = yaml.safe_load((exported / "loglik" / "model.yaml").read_text())  # the group's loglik model, as exported
+    assert ll["args"]["weights"] == "../model" and ll["args"]["md5"] == md["args"]["md5"]
+    assert ll["default_dataloader"]["defined_as"] == "kipoiseq.dataloaders.SeqIntervalDl"
+    assert ll["schema"]["targets"]["column_labels"] == ["loglik"] and ll["test"]["precision_decimal"] == 3
+    with h5py.File(exported / "loglik" / EXPECT) as f:
+        assert f["inputs"].shape == (4, 1024, 4) and f["preds"].shape == (4, 1)
     ve = yaml.safe_load((exported / "variant-effect" / "model.yaml").read_text())
     assert ve["args"]["weights"] == "../model" and ve["default_dataloader"]["default_args"] == {"window": 1024}
     assert yaml.safe_load((exported / "dataloader.yaml").read_text())["defined_as"].endswith("IntervalDataset")
@@ -389,7 +396,7 @@ def test_dependencies_are_complete_and_pinned(exported):
         assert ("kipoiseq==0.7.1" in deps["pip"]) == (row["task"] in ("embedding", "loglik")), row["model"]
     for name in ("intervals.yaml", "variants.yaml"):
         check_dependencies(yaml.safe_load((DATALOADER_DIR / name).read_text())["dependencies"], name)
-    for yml in ("model.yaml", "dataloader.yaml", "variant-effect/model.yaml"):
+    for yml in ("model.yaml", "dataloader.yaml", "loglik/model.yaml", "variant-effect/model.yaml"):
         check_dependencies(yaml.safe_load((exported / yml).read_text())["dependencies"], yml)
 
 
@@ -408,7 +415,7 @@ def test_export_command(tmp_path, capsys):
 @pytest.mark.slow
 def test_kipoi_test_on_an_export_from_another_directory(kipoi_env, exported):
     # from another working directory: test.expect is found beside model.yaml
-    for model in (exported, exported / "variant-effect"):
+    for model in (exported, exported / "loglik", exported / "variant-effect"):
         out = kipoi_env.run("test", str(model), "--source", "dir")
         assert "All predictions match" in out and "Successfully ran test_predict" in out
     with h5py.File(exported / EXPECT) as f:  # the expectation is really checked

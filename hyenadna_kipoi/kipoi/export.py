@@ -11,6 +11,8 @@ Layout of ``DIR`` (every path inside is relative, so the directory can be moved 
     example/                        a small genome, BED and VCF (kipoi test's inputs)
     downloaded/model_files/test.expect.h5
                                     inputs + expected predictions, checked by `kipoi test`
+    loglik/                         (language models only) the same weights as the group's loglik
+                                    model: kipoiseq's SeqIntervalDl, one (1,) target, test.expect
     variant-effect/                 (language models only) the same weights as a variant-effect
                                     model: model.yaml, example/, downloaded/...
     README.md                       the commands to run
@@ -41,12 +43,14 @@ from ..model import HyenaDNA
 from ..score import default_window
 from . import DATALOADER_DIR, EXAMPLE_DIR, GROUP_DIR
 from ..heads import Head, has_head, load_head, save_head
-from .predict import classifier_outputs, interval_outputs, variant_outputs
+from .expect import example_onehot
+from .onehot import onehot_to_ids
+from .predict import classifier_outputs, interval_outputs, single_target, variant_outputs
 from .render import render_model_yaml
 from .samples import allele_samples, allele_tokens, resize, stack_intervals
 
 EXPECT = Path("downloaded") / "model_files" / "test.expect.h5"  # where kipoi looks for a {url, md5} test.expect
-EXAMPLE_FILES = ("genome.fa", "genome.fa.fai", "variants.vcf", "README.md")
+EXAMPLE_FILES = ("genome.fa", "genome.fa.fai", "variants.vcf", "regions.bed", "README.md")
 GROUP_MODULES = ("model.py", "dataloader.py")  # the thin modules the yaml's defined_as names (model.HyenaDNAModel)
 
 
@@ -87,7 +91,8 @@ def copy_group_modules(dest: Path) -> None:
         shutil.copy2(GROUP_DIR / name, dest / name)
 
 
-def write_expect(path: Path, inputs: np.ndarray | dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> str:
+def write_expect(path: Path, inputs: np.ndarray | dict[str, np.ndarray],
+                 preds: np.ndarray | dict[str, np.ndarray]) -> str:
     """``inputs`` and ``preds`` as kipoi's HDF5 reader reads them back; returns the file's md5."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
@@ -148,6 +153,24 @@ def _write_variant_effect(tmp: Path, final: Path, net: HyenaDNA, md5: str, doc: 
     copy_group_modules(sub)
 
 
+def _write_loglik(tmp: Path, final: Path, net: HyenaDNA, md5: str, doc: str) -> None:
+    """DIR/loglik/: the same weights (../model) as the group's loglik model, on kipoiseq's SeqIntervalDl.
+
+    The shape of a kipoi/models model: one-hot inputs of the window, one (1,) target with
+    column_labels, test.expect on the example regions (:func:`~.expect.example_onehot`).
+    """
+    sub = tmp / "loglik"
+    copy_example(sub / "example", net.l_max)
+    window = default_window(net)
+    inputs = example_onehot(window, sub / "example")
+    preds = single_target(interval_outputs(net, onehot_to_ids(inputs)), "loglik")
+    expect_md5 = write_expect(sub / EXPECT, inputs, preds)
+    row = _row("loglik", net, "../model", md5, doc, (final / "loglik" / EXPECT).resolve().as_uri(), expect_md5,
+               "kipoiseq")
+    (sub / "model.yaml").write_text(render_model_yaml(row))
+    copy_group_modules(sub)
+
+
 README = """\
 # {name}: a Kipoi model exported by hyenadna-kipoi
 
@@ -162,6 +185,10 @@ kipoi predict {path} --source dir \\
 """
 
 VARIANT_README = """\
+kipoi test {path}/loglik --source dir
+kipoi predict {path}/loglik --source dir \\
+    --dataloader_args '{{"intervals_file": "regions.bed", "fasta_file": "genome.fa"}}' \\
+    --keep_metadata -o loglik.tsv
 kipoi test {path}/variant-effect --source dir
 kipoi predict {path}/variant-effect --source dir \\
     --dataloader_args '{{"vcf_file": "variants.vcf.gz", "fasta_file": "genome.fa"}}' \\
@@ -199,8 +226,9 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike, *, name: str 
         task = _write_main(tmp, out, net, head, md5, doc)
         models = [out]
         if head is None:
+            _write_loglik(tmp, out, net, md5, doc)
             _write_variant_effect(tmp, out, net, md5, doc)
-            models.append(out / "variant-effect")
+            models += [out / "loglik", out / "variant-effect"]
         variant = VARIANT_README.format(path=out) if head is None else ""
         (tmp / "README.md").write_text(README.format(name=name, path=out, variant=variant))
         _clear_target(out, force)
