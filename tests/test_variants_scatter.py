@@ -22,7 +22,7 @@ from hyenadna_kipoi.cli import main as cli
 from hyenadna_kipoi.score import score_vcf
 from hyenadna_kipoi.score.gather import gather_variants
 from hyenadna_kipoi.score.slices import Chunk, parse_chunk, parse_regions
-from hyenadna_kipoi.score.vcf_io import count_records
+from hyenadna_kipoi.score.vcf_io import count_records, has_tabix_index
 from test_variants import build_records, write_vcf
 
 MODEL_DIR = DATA / "fixtures" / "parity-a" / "original"
@@ -194,6 +194,29 @@ def test_a_slice_on_unknown_contigs_scores_and_gather_raises_the_whole_runs_erro
                         [tmp_path / f"c{k}" / "out.vcf.gz" for k in (1, 2)],
                         out_tsv=tmp_path / "merged" / "out.tsv", out_vcf=tmp_path / "merged" / "out.vcf.gz")
     assert not (tmp_path / "merged").exists() or list((tmp_path / "merged").iterdir()) == []
+
+
+def test_regions_of_an_indexed_vcf_are_read_through_the_index(model, fasta, vcf, tmp_path):
+    import pysam
+
+    bgz = tmp_path / "calls.vcf.gz"
+    pysam.tabix_index(pysam.tabix_compress(str(vcf), str(bgz)) or str(bgz), preset="vcf", force=True)
+    assert has_tabix_index(bgz) and not has_tabix_index(vcf)
+    regions = (("chr1", 1000, 3000), ("chr2", 1, 10), ("chr1", 2500, 4000), ("chr3", 1, 5), ("chrZ", 1, 9))
+    streamed = score(model, fasta, vcf, tmp_path / "streamed", regions=regions)
+    indexed = score(model, fasta, bgz, tmp_path / "indexed", regions=regions)
+    assert files(tmp_path / "indexed") == files(tmp_path / "streamed") and indexed.n_records == streamed.n_records == 8
+    # a bad record in a region is named by its position: the index does not know line numbers
+    lines = vcf.read_text().splitlines()
+    bad = next(i for i, line in enumerate(lines) if "\tdel1\t" in line)
+    lines[bad] = "\t".join(lines[bad].split("\t")[:3])  # cut to 3 columns
+    broken = tmp_path / "broken.vcf"
+    broken.write_text("\n".join(lines) + "\n")
+    pysam.tabix_index(pysam.tabix_compress(str(broken), str(broken) + ".gz") or str(broken) + ".gz", preset="vcf")
+    with pytest.raises(InputError, match=r"broken.vcf.gz, record at chr1:2000 \(line number unknown: read through "
+                                         r"the tabix index\): malformed VCF record: 3 tab-separated column"):
+        score(model, fasta, Path(str(broken) + ".gz"), tmp_path / "b", regions=(("chr1", 1500, 2500),))
+    score(model, fasta, Path(str(broken) + ".gz"), tmp_path / "ok", regions=(("chr2", 1, 30_000),))  # not read
 
 
 def test_non_record_lines_go_with_the_record_before_them(model, fasta, genome_text, tmp_path):

@@ -48,7 +48,10 @@ contig as written in the VCF and whose POS lies in it (1-based, both ends
 included). Every slice keeps the VCF's header; any other non-record line goes with
 the record before it, so a slice's outputs are exactly the matching rows and lines
 of the whole run. The file is read from its start, so errors keep their line
-numbers; records outside the slice are skipped unparsed.
+numbers; records outside the slice are skipped unparsed (each pass, the count and
+the slice, takes about 2 s per million records). Exception: --regions of a bgzipped
+VCF with a tabix index (.tbi/.csi) are read through the index, only the regions
+(errors then name the record's position; '#' lines between records are not kept).
 """
 
 GATHER_DESCRIPTION = """\

@@ -15,7 +15,10 @@ line (a blank or ``#`` line between records) goes with the record before it. A s
 are therefore exactly the matching rows and lines of the whole run, and the N chunks' outputs,
 concatenated without the repeated headers (:mod:`.gather`), are the whole run's. The file is
 read from its start, so an error still names its exact line; a record outside the slice is
-skipped without being parsed (its errors are its own slice's).
+skipped without being parsed (its errors are its own slice's). Each pass (the count, the
+slice) costs about 2 s per 10^6 records on this project's CPU. The exception: ``--regions`` of
+a bgzipped VCF with a tabix index are read through the index (only the regions are read; errors
+name the record's position; ``#`` lines between records, which tabix skips, are not kept).
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..errors import InputError
-from .vcf_io import Select, count_records
+from .vcf_io import Select, Variant, count_records, has_tabix_index, indexed_lines, vcf_lines
 
 _CHUNK = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _REGION = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
@@ -103,3 +106,16 @@ def slice_selector(vcf: str | os.PathLike, chunk: Chunk | None = None,
 
         return in_regions
     return None
+
+
+def slice_lines(vcf: str | os.PathLike, chunk: Chunk | None = None,
+                regions: Sequence[tuple[str, int, int]] | None = None) -> Iterator[tuple[Variant | None, str]]:
+    """The lines of ``vcf``'s slice (the whole VCF when neither is given), as :func:`.vcf_io.vcf_lines` yields them.
+
+    ``regions`` of a bgzipped VCF with a tabix index (.tbi/.csi) are read through the index, so the job
+    reads only them (errors then name the record's position: the index does not know line numbers);
+    every other slice is read from the start of the file.
+    """
+    if regions and chunk is None and has_tabix_index(vcf):
+        return indexed_lines(vcf, regions)
+    return vcf_lines(vcf, slice_selector(vcf, chunk, regions))

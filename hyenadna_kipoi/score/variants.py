@@ -30,8 +30,8 @@ from ..errors import InputError
 from ..model import HyenaDNA
 from .regions import STATUSES, AlleleScore, check_window, score_regions, unknown_contig_rows
 from .sharding import ShardPool
-from .slices import Chunk, slice_selector
-from .vcf_io import AnnotatedVcfWriter, InfoField, Variant, annotated_vcf, check_vcf_output, table_writer, vcf_lines
+from .slices import Chunk, slice_lines
+from .vcf_io import AnnotatedVcfWriter, InfoField, Variant, annotated_vcf, check_vcf_output, table_writer
 
 TSV_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "llr", "llr_fwd", "llr_rc", "status")
 EMBEDDING_COLUMN = "embedding_distance"
@@ -218,7 +218,8 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     window = check_window(model, window)
-    select = slice_selector(vcf, chunk, regions)
+    sliced = chunk is not None or bool(regions)
+    lines = slice_lines(vcf, chunk, regions)  # --chunk counts the records here, before any output is opened
     counts = dict.fromkeys(STATUSES, 0)
     kept: list[AlleleScore] = []
     n_records = n_alleles = n_chunks = 0
@@ -233,15 +234,15 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
         write_tsv = stack.enter_context(table_writer(out_tsv, header)) if out_tsv is not None else None
         annotated = stack.enter_context(annotated_vcf(out_vcf, fields)) if out_vcf is not None else None
         bar = stack.enter_context(tqdm(desc="score variants", unit="allele", disable=not progress))
-        for lines in _chunks(vcf_lines(vcf, select), chunk_size):
-            variants = [v for v, _ in lines if v is not None]
+        for part in _chunks(lines, chunk_size):
+            variants = [v for v, _ in part if v is not None]
             contig = _contig_names(genome, variants, names)
             any_known = any_known or bool(contig)
             rows = score(variants, contig, bar)
             if write_tsv is not None:
                 write_tsv(r.tsv_row(embedding_distance) for r in rows)
             if annotated is not None:
-                _write_annotated(annotated, lines, rows, embedding_distance)
+                _write_annotated(annotated, part, rows, embedding_distance)
             for r in rows:
                 counts[r.status] += 1
             if keep_rows:
@@ -249,7 +250,7 @@ def score_vcf(model: HyenaDNA, fasta: Genome | str | os.PathLike, vcf: str | os.
             n_records += len(variants)
             n_alleles += len(rows)
             n_chunks += 1
-        if n_records and not any_known and select is None:
+        if n_records and not any_known and not sliced:
             raise _no_known_contig(genome, list(names))
     outputs: list[Path] = []
     index = None

@@ -80,8 +80,8 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise InputError(f"{path}: cannot read past line {lineno} ({err}); the file is truncated or corrupt") from None
 
 
-def _parse_record(path: Path, lineno: int, line: str) -> Variant:
-    where = f"line {lineno}"
+def _parse_record(path: Path, where: str, line: str) -> Variant:
+    """The :class:`Variant` of a record line; ``where`` (e.g. ``line 12``) names it in errors and in the result."""
     cols = line.split("\t")
     if len(cols) < 8:
         raise InputError(f"{path}, {where}: malformed VCF record: {len(cols)} tab-separated column(s) where a "
@@ -131,7 +131,7 @@ def _text_items(path: Path, select: Select | None = None) -> Iterator[tuple[Vari
             ordinal += 1
             keep = select is None or select(ordinal, *_place(line))
             if keep:
-                yield _parse_record(path, lineno, line), line
+                yield _parse_record(path, f"line {lineno}", line), line
         elif keep:
             yield None, line
     if not header:
@@ -176,6 +176,50 @@ def _vcf_items(path: str | os.PathLike, text: bool, select: Select | None = None
         raise InputError(f"{path}: no such VCF file")
     items = _bcf_items(path, text, select) if _is_bcf(path) else _text_items(path, select)
     yield from _checked(path, items)
+
+
+def indexed_lines(path: str | os.PathLike, regions: Sequence[tuple[str, int, int]]
+                  ) -> Iterator[tuple[Variant | None, str]]:
+    """The header and the records with POS in ``regions`` of a tabix-indexed bgzipped VCF, read through the index.
+
+    ``regions``: (contig as written in the VCF, start, end), 1-based, both ends included; overlapping
+    ones are merged, so a record comes once, and records come in file order (contigs in the index's
+    order, which is the file's). Lines as :func:`vcf_lines` yields them, except that a record's errors
+    name its position, not its line number (an index does not know it); ``#`` lines between
+    records are not seen.
+    """
+    path = Path(path)
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for chrom, start, end in sorted(regions, key=lambda r: (r[0], r[1])):
+        merged = spans.setdefault(chrom, [])
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+
+    def items() -> Iterator[tuple[Variant | None, str]]:
+        with pysam.TabixFile(str(path)) as tbx:
+            for line in tbx.header:
+                yield None, line.rstrip("\r\n")
+            for chrom in (c for c in tbx.contigs if c in spans):
+                for start, end in spans[chrom]:
+                    for line in tbx.fetch(chrom, start - 1, end):
+                        line = line.rstrip("\r\n")
+                        pos = _place(line)[1]
+                        if pos is None or start <= pos <= end:  # fetch also returns records overlapping start
+                            where = (f"record at {chrom}:{pos if pos is not None else '?'} (line number unknown: "
+                                     "read through the tabix index)")
+                            yield _parse_record(path, where, line), line
+
+    yield from _checked(path, items())
+
+
+def has_tabix_index(path: str | os.PathLike) -> bool:
+    """True for a bgzipped text VCF with a ``.tbi`` or ``.csi`` index beside it."""
+    path = Path(path)
+    if not (path.is_file() and _is_gzip(path)) or _is_bcf(path):
+        return False
+    return any(Path(f"{path}{suffix}").is_file() for suffix in (".tbi", ".csi"))
 
 
 def vcf_lines(path: str | os.PathLike, select: Select | None = None) -> Iterator[tuple[Variant | None, str]]:
