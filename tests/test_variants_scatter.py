@@ -219,6 +219,54 @@ def test_regions_of_an_indexed_vcf_are_read_through_the_index(model, fasta, vcf,
     score(model, fasta, Path(str(broken) + ".gz"), tmp_path / "ok", regions=(("chr2", 1, 30_000),))  # not read
 
 
+def test_chunks_of_a_tbi_indexed_vcf_are_cut_from_the_index(model, fasta, vcf, whole, tmp_path):
+    import pysam
+
+    bgz = tmp_path / "calls.vcf.gz"
+    pysam.tabix_compress(str(vcf), str(bgz))
+    pysam.tabix_index(str(bgz), preset="vcf")
+    score(model, fasta, bgz, tmp_path / "whole")
+    assert (tmp_path / "whole" / "out.tsv").read_bytes() == (whole[1] / "out.tsv").read_bytes()
+    parts = [score(model, fasta, bgz, tmp_path / f"c{k}", chunk=Chunk(k, 3)) for k in (1, 2, 3)]
+    assert sum(p.n_records for p in parts) == 18  # one BGZF block: the index cannot split it, one part has all
+    gather_variants([tmp_path / f"c{k}" / "out.tsv" for k in (1, 2, 3)],
+                    [tmp_path / f"c{k}" / "out.vcf.gz" for k in (1, 2, 3)],
+                    out_tsv=tmp_path / "merged" / "out.tsv", out_vcf=tmp_path / "merged" / "out.vcf.gz")
+    assert files(tmp_path / "merged") == files(tmp_path / "whole")
+
+
+def test_index_bounds_split_a_big_vcf_evenly_keeping_each_pos_whole(tmp_path):
+    """60,000 records (pairs at one POS) on two contigs: 7 index slices cover each record once, hold about equal
+    counts, and never split a POS."""
+    import pysam
+
+    from hyenadna_kipoi.score.slices import slice_lines
+    from hyenadna_kipoi.score.tabix_index import chunk_bounds
+
+    text = tmp_path / "big.vcf"
+    with open(text, "w") as out:
+        out.write("##fileformat=VCFv4.2\n##contig=<ID=chr1>\n##contig=<ID=chr2>\n"
+                  "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        for chrom, n in (("chr1", 20_000), ("chr2", 10_000)):
+            for k in range(n):
+                for alt in "CG":
+                    out.write(f"{chrom}\t{100 + 37 * k}\t{chrom}_{k}{alt}\tA\t{alt}\t50\tPASS\tDP={k % 97}\n")
+    bgz = tmp_path / "big.vcf.gz"
+    pysam.tabix_compress(str(text), str(bgz))
+    pysam.tabix_index(str(bgz), preset="vcf")
+    assert len(chunk_bounds(bgz, 7)) == 8
+    seen: list[str] = []
+    sizes = []
+    for k in range(1, 8):
+        ids = [rec.id for rec, _ in slice_lines(bgz, chunk=Chunk(k, 7)) if rec is not None]
+        assert not seen or not ids or ids[0][:-1] != seen[-1][:-1]  # the two records at one POS stay together
+        seen += ids
+        sizes.append(len(ids))
+    assert seen == [rec.id for rec, _ in slice_lines(text) if rec is not None]  # each record once, in file order
+    print(f"records per index slice of 60,000: {sizes}")
+    assert max(sizes) < 1.25 * 60_000 / 7 and min(sizes) > 0.75 * 60_000 / 7, sizes
+
+
 def test_non_record_lines_go_with_the_record_before_them(model, fasta, genome_text, tmp_path):
     """Blank and '#' lines between records, and after the last: each in exactly one chunk."""
     lines = write_vcf(tmp_path / "plain.vcf", scatter_records(genome_text)).read_text().splitlines()

@@ -49,9 +49,12 @@ included). Every slice keeps the VCF's header; any other non-record line goes wi
 the record before it, so a slice's outputs are exactly the matching rows and lines
 of the whole run. The file is read from its start, so errors keep their line
 numbers; records outside the slice are skipped unparsed (each pass, the count and
-the slice, takes about 2 s per million records). Exception: --regions of a bgzipped
-VCF with a tabix index (.tbi/.csi) are read through the index, only the regions
-(errors then name the record's position; '#' lines between records are not kept).
+the slice, takes about 2 s per million records). A bgzipped VCF with a tabix index
+is read through it instead, only the slice: --regions with a .tbi or .csi, and
+--chunk with a .tbi, whose slices are then cut at N-1 positions where the index
+says about k/N of the file lies before (records at one POS stay together; sizes
+about equal, the finer the larger the file). Errors then name the record's
+position, and '#' lines between records (tabix skips them) are not kept.
 """
 
 GATHER_DESCRIPTION = """\

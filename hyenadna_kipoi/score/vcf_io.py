@@ -178,24 +178,17 @@ def _vcf_items(path: str | os.PathLike, text: bool, select: Select | None = None
     yield from _checked(path, items)
 
 
-def indexed_lines(path: str | os.PathLike, regions: Sequence[tuple[str, int, int]]
+def indexed_lines(path: str | os.PathLike, spans: dict[str, list[tuple[int, int | None]]]
                   ) -> Iterator[tuple[Variant | None, str]]:
-    """The header and the records with POS in ``regions`` of a tabix-indexed bgzipped VCF, read through the index.
+    """The header and the records with POS in ``spans`` of a tabix-indexed bgzipped VCF, read through the index.
 
-    ``regions``: (contig as written in the VCF, start, end), 1-based, both ends included; overlapping
-    ones are merged, so a record comes once, and records come in file order (contigs in the index's
-    order, which is the file's). Lines as :func:`vcf_lines` yields them, except that a record's errors
-    name its position, not its line number (an index does not know it); ``#`` lines between
-    records are not seen.
+    ``spans``: contig (as written in the VCF) -> disjoint (start, end) ranges in increasing order,
+    1-based, both ends included, ``end`` None for the contig's end. Records come once each, in
+    file order (contigs in the index's order, which is the file's), as :func:`vcf_lines` yields
+    them, except that a record's errors name its position, not its line number (an index does not
+    know it); ``#`` lines between records are not seen.
     """
     path = Path(path)
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for chrom, start, end in sorted(regions, key=lambda r: (r[0], r[1])):
-        merged = spans.setdefault(chrom, [])
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
 
     def items() -> Iterator[tuple[Variant | None, str]]:
         with pysam.TabixFile(str(path)) as tbx:
@@ -203,10 +196,10 @@ def indexed_lines(path: str | os.PathLike, regions: Sequence[tuple[str, int, int
                 yield None, line.rstrip("\r\n")
             for chrom in (c for c in tbx.contigs if c in spans):
                 for start, end in spans[chrom]:
-                    for line in tbx.fetch(chrom, start - 1, end):
+                    for line in tbx.fetch(chrom, max(start - 1, 0), end):
                         line = line.rstrip("\r\n")
                         pos = _place(line)[1]
-                        if pos is None or start <= pos <= end:  # fetch also returns records overlapping start
+                        if pos is None or (start <= pos and (end is None or pos <= end)):  # fetch: overlaps too
                             where = (f"record at {chrom}:{pos if pos is not None else '?'} (line number unknown: "
                                      "read through the tabix index)")
                             yield _parse_record(path, where, line), line
