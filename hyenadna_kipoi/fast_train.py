@@ -7,8 +7,9 @@ are being recorded. The in- and out-projections and the implicit filter's MLP st
 autograd modules; the short conv, gate, long convolution, bias term and output gate between
 them are one autograd Function that stores u and the convolution output only and recomputes
 the rest in its backward (equal to the plain path's gradients up to FFT rounding; tested in
-``tests/test_fast_train.py``). The filter is generated afresh on every call: nothing is cached
-while parameters change.
+``tests/test_fast_train.py``). The filter is generated afresh on every call (nothing is cached
+while parameters change), and its MLP runs again in the backward instead of storing its
+[L, filter_order] activations, which cost about as much memory as the rest of the operator's.
 
 Only order-2 operators with a k=3 short filter and no Hyena dropout while training take it
 (every released model); anything else runs the plain path.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from .kernels.hyena_autograd import hyena_core
 
@@ -37,7 +39,8 @@ def hyena_operator(mixer: HyenaOperator, u: Tensor, *, backend: str | None = Non
     """``mixer(u)`` through :func:`~hyenadna_kipoi.kernels.hyena_autograd.hyena_core`: u [B, L, d] -> [B, L, d]."""
     L = u.shape[1]
     fn = mixer.filter_fn
-    k = fn.filter(L)  # [L, d], recorded by autograd: its gradient reaches the filter MLP's parameters
+    # k [L, d]; its gradient reaches the filter MLP's parameters through autograd (the MLP recomputed in the backward)
+    k = checkpoint(fn.filter, L, use_reentrant=False)
     D = fn.bias if mixer.use_bias else torch.zeros_like(fn.bias)
     short = mixer.short_filter
     y = hyena_core(mixer.in_proj(u), short.weight, short.bias, k, D, backend=backend)
