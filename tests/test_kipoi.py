@@ -81,6 +81,19 @@ def describe(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-5000:]}"
 
 
+def scaled_tiny(seed: int) -> HyenaDNA:
+    """Random tiny-1k weights whose tied output layer reads the hidden states through ln_f x 0.05.
+
+    That gives ~2 nats per base, like the release; plain random weights give ~80 (window logliks
+    of -8e4 nats, whose float32 rounding alone exceeds 1e-4 in the difference of two of them).
+    """
+    torch.manual_seed(seed)
+    net = HyenaDNA(PRESETS["tiny-1k"].config())
+    with torch.no_grad():
+        net.backbone.ln_f.weight.mul_(0.05)
+    return net
+
+
 class Kipoi:
     """A private HOME with the source registered, a file:// hub mirror and a project cache."""
 
@@ -90,8 +103,7 @@ class Kipoi:
         home.mkdir()
         self.config = home / ".kipoi" / "config.yaml"
         register_source(self.config)
-        torch.manual_seed(0)
-        tiny = HyenaDNA(PRESETS["tiny-1k"].config())  # random weights of the released shape
+        tiny = scaled_tiny(0)  # random weights of the released shape and of a pretrained model's output scale
         self.mirror = root / "mirror"  # a file:// copy of the hub
         self.tiny = save_model(tiny, self.mirror / TINY_HF, "hf")  # also a local model directory
         save_model(tiny, root / "cache" / "tiny-1k" / "hf", "hf")  # as `hyenadna fetch tiny-1k` leaves it
@@ -573,23 +585,12 @@ print(json.dumps({"keys": keys, "diff": diff.tolist()}))
 @pytest.mark.slow
 def test_variant_effect_the_zoo_way_equals_score_variants_llr_fwd(kipoi_env):
     """kipoiseq's VariantSeqExtractor -> one-hot REF/ALT -> HyenaDNA/tiny-1k/loglik: ALT - REF is llr_fwd."""
-    # Random weights of a pretrained model's scale: the tied output layer read through ln_f x 0.05 gives
-    # ~2 nats per base like the release (plain random weights give ~80: window logliks of -8e4 nats, whose
-    # float32 rounding alone exceeds 1e-4 in a difference of two of them)
-    torch.manual_seed(3)
-    net = HyenaDNA(PRESETS["tiny-1k"].config())
-    with torch.no_grad():
-        net.backbone.ln_f.weight.mul_(0.05)
-    cache = kipoi_env.root / "scaled-cache"
-    save_model(net, cache / "tiny-1k" / "hf", "hf")
     proc = subprocess.run([sys.executable, "-c", VARIANT_EFFECT_SCRIPT, str(kipoi_env.vcf), str(kipoi_env.fasta)],
-                          cwd=kipoi_env.root, env=dict(kipoi_env.env, HYENADNA_CACHE=str(cache)),
-                          capture_output=True, text=True, timeout=300)
+                          cwd=kipoi_env.root, env=kipoi_env.env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, describe(proc)
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     diff = {tuple(k): d for k, d in zip(got["keys"], got["diff"])}
-    rows = score_vcf(load_model(cache / "tiny-1k" / "hf"), kipoi_env.fasta, kipoi_env.vcf, window=1024,
-                     progress=False).rows
+    rows = score_vcf(load_model(kipoi_env.tiny), kipoi_env.fasta, kipoi_env.vcf, window=1024, progress=False).rows
     ok = [r for r in rows if r.status == "OK"]
     kinds = {(len(r.ref) > 1, len(r.alt) > 1) for r in ok}
     assert len(ok) >= 4 and {(False, False), (True, False), (False, True)} <= kinds  # SNVs, a deletion, an insertion
