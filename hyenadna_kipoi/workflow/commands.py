@@ -9,6 +9,9 @@
     plot-vep --tsv NAME=TSV ... --out PNG       distribution of variant scores (llr) per VCF
     plot-embeddings --npz LABEL=NPZ ... --out PNG   2-D PCA map of embeddings coloured by label
     plot-finetune --metrics NAME=JSON ... --out PNG --table TSV   fine-tuned model vs k-mer baseline
+    plot-by-length --metrics NAME=LENGTH=JSON ... --out PNG --table TSV   test accuracy/MCC by window length
+    context-bits --model M --fasta F --test BED --train BED --lengths N... --table TSV --out PNG
+                                                test bits per base by context length beside Markov orders
     reset-run CONFIG                            drop a pretraining run's checkpoints made with other settings
     derive-tasks --gff G --fasta F --regions BED --out DIR [--settings JSON] [--seed N]
                                                 promoter / splice-site / biotype tasks and a variant VCF
@@ -134,6 +137,32 @@ def cmd_plot_finetune(args: argparse.Namespace) -> str:
 
 
 @_step
+def cmd_plot_by_length(args: argparse.Namespace) -> str:
+    from .plots import plot_by_length
+
+    runs = []
+    for name, rest in _pairs(args.metrics, "--metrics"):
+        length, _, path = rest.partition("=")
+        if not length.isdigit() or not path:
+            raise InputError(f"--metrics {name}={rest!r}: expected NAME=LENGTH=JSON")
+        runs.append((name, int(length), path))
+    n = plot_by_length(runs, args.out, args.table)
+    return f"{n} metric value(s) -> {args.out}, {args.table}"
+
+
+@_step
+def cmd_context_bits(args: argparse.Namespace) -> str:
+    from .context import context_bits, write_context_bits
+
+    rows = context_bits(args.model, args.fasta, args.test, args.train, args.lengths, max_order=args.max_order,
+                        max_train_bases=args.max_train_bases, device=args.device)
+    write_context_bits(rows, args.table, args.out)
+    model = ", ".join(f"{c:,}: {b:.4f}" for m, c, b in rows if m == "hyenadna")
+    best = min((b, c) for m, c, b in rows if m == "markov")
+    return f"test bits/base by context ({model}); best Markov order {best[1]}: {best[0]:.4f} -> {args.table}"
+
+
+@_step
 def cmd_derive_tasks(args: argparse.Namespace) -> str:
     from ..data.annotation_tasks import DEFAULTS, derive_tasks
 
@@ -212,6 +241,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--table", required=True)
     s.set_defaults(func=cmd_plot_finetune)
+    s = steps.add_parser("plot-by-length", help="test accuracy and MCC by window length, model vs k-mer baseline")
+    s.add_argument("--metrics", nargs="+", required=True, metavar="NAME=LENGTH=JSON")
+    s.add_argument("--out", required=True)
+    s.add_argument("--table", required=True)
+    s.set_defaults(func=cmd_plot_by_length)
+    s = steps.add_parser("context-bits", help="test bits per base by context length beside Markov baselines")
+    s.add_argument("--model", required=True)
+    s.add_argument("--fasta", required=True)
+    s.add_argument("--test", required=True, help="BED of test windows")
+    s.add_argument("--train", required=True, help="BED of training windows (the Markov fit)")
+    s.add_argument("--lengths", type=int, nargs="+", required=True, metavar="N")
+    s.add_argument("--max-order", type=int, default=8)
+    s.add_argument("--max-train-bases", type=int, default=4_000_000)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--table", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_context_bits)
     s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
     s.add_argument("config")
     s.set_defaults(func=cmd_reset_run)

@@ -117,6 +117,14 @@ def labelled_paths(*patterns_and_names: Any) -> str:
     return " ".join(shlex.quote(f"{name}={pattern.format(name=name)}") for pattern, names in pairs for name in names)
 
 
+def species_series(tasks: dict[str, dict[str, Any]]) -> list[tuple[str, int]]:
+    """``(task, window)`` of the ``species``-layout tasks, by window, when their windows take at least two
+    values (a species-by-length series: one figure); else empty."""
+    series = sorted(((name, block["task"]["input"].get("window", 1024)) for name, block in tasks.items()
+                     if block["task"]["input"]["format"] == "species"), key=lambda r: (r[1], r[0]))
+    return series if len({w for _, w in series}) > 1 else []
+
+
 def finetune_outputs(name: str, block: dict[str, Any]) -> list[str]:
     """The final files of a fine-tuning task (classification tasks also draw a confusion matrix and a ROC)."""
     out = f"results/finetune/{name}"
@@ -137,11 +145,15 @@ def final_outputs(config: dict[str, Any], models: dict[str, str]) -> list[str]:
     files = []
     if config["pretrain"]["enabled"]:
         files += ["results/pretrain/summary.json", "results/pretrain/loss.png"]
+        if config["pretrain"].get("context_lengths"):
+            files += ["results/pretrain/context_bits.tsv", "results/plots/context_bits.png"]
     for name, block in config["finetune"].items():
         files += finetune_outputs(name, block)
     files += [f"results/icl/{name}/icl_metrics.json" for name in config["icl"]]
     if config["finetune"] or config["icl"]:
         files += ["results/plots/finetune.png", "results/finetune/summary.tsv"]
+    if species_series(config["finetune"]):
+        files += ["results/plots/species_by_length.png", "results/finetune/species_by_length.tsv"]
     if config["variants"]:
         files += [f"results/variants/{name}.tsv" for name in config["variants"]] + ["results/plots/vep.png"]
     if config.get("embeddings"):

@@ -120,3 +120,30 @@ def plot_finetune(runs: list[tuple[str, str]], out: str | os.PathLike, table: st
     _save(fig, out)
     plt.close(fig)
     return len(rows)
+
+
+def plot_by_length(runs: list[tuple[str, int, str]], out: str | os.PathLike, table: str | os.PathLike) -> int:
+    """Test accuracy and MCC against window length (bases, log scale) for a series of tasks that differ only
+    in length (``(task, length, metrics.json)``), fine-tuned HyenaDNA vs the k-mer baseline; also a TSV
+    ``task length method metric value``. Returns the number of rows."""
+    rows = [dict(r, length=length) for name, length, path in sorted(runs, key=lambda r: r[1])
+            for r in finetune_table([(name, path)]) if r["metric"] in ("accuracy", "mcc")]
+    with atomic_open(table) as handle:
+        handle.write("task\tlength\tmethod\tmetric\tvalue\n")
+        for r in rows:
+            handle.write(f"{r['task']}\t{r['length']}\t{r['method']}\t{r['metric']}\t{r['value']:.6g}\n")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), dpi=120)
+    for ax, metric in zip(axes, ("accuracy", "mcc")):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            points = [(r["length"], r["value"]) for r in rows if r["method"] == method and r["metric"] == metric]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=method)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="window (bases)", ylabel=f"test {metric}", title=metric)
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle("Species by context length")
+    fig.tight_layout()
+    _save(fig, out)
+    plt.close(fig)
+    return len(rows)
