@@ -286,6 +286,30 @@ def test_kipoi_predict_writes_tsv_and_hdf5(kipoi_model_dir, offline_env, tmp_pat
     assert ids == IDS
 
 
+KIPOISEQ_SCRIPT = """
+import sys, numpy as np, kipoiseq, pyranges, gffutils  # the imports of kipoiseq.dataloaders, on NumPy 1 / pandas 3
+from kipoiseq.dataloaders import SeqIntervalDl
+dl = SeqIntervalDl(sys.argv[1], sys.argv[2], auto_resize_len=8, ignore_targets=True)
+x = dl[0]
+want = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0.25] * 4, [0, 0, 0, 1]] * 2)  # ACNTACGT; N: the neutral value
+want[6] = [0, 0, 1, 0]
+assert x["inputs"].shape == (8, 4) and np.array_equal(x["inputs"], want), x["inputs"]
+print(kipoiseq.__version__)
+"""
+
+
+@pytest.mark.env
+def test_kipoiseq_runs_offline_at_its_pinned_version(tmp_path, offline_env):
+    """kipoiseq (installed --no-deps like kipoi) imports its whole dataloader stack and reads a BED + FASTA."""
+    pin = next(line.split("==")[1].strip() for line in (REPO / "requirements-kipoi.txt").read_text().splitlines()
+               if line.startswith("kipoiseq=="))
+    (tmp_path / "ref.fa").write_text(">chr1\nACNTACGTACGTACGT\n")
+    (tmp_path / "x.bed").write_text("chr1\t2\t6\n")  # centre 4: resized to 8 bases, 0..8
+    proc = run([sys.executable, "-c", KIPOISEQ_SCRIPT, "x.bed", "ref.fa"], tmp_path, offline_env)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.strip().splitlines()[-1] == pin
+
+
 # --------------------------------------------------------------------------- binaries and libraries
 
 
