@@ -189,7 +189,7 @@ def test_template_renders_each_task_with_its_schema_and_dataloader():
     # the zoo's dataloader, every interval resized to the window; the packaged example as its example
     assert d["default_dataloader"] == {"defined_as": "kipoiseq.dataloaders.SeqIntervalDl", "default_args": {
         "intervals_file": "example/regions.bed", "fasta_file": "example/genome.fa", "auto_resize_len": 1024,
-        "ignore_targets": True}}
+        "ignore_targets": True, "label_dtype": "str"}}
     assert d["schema"]["inputs"] == {"name": "seq", "shape": "(1024, 4)", "special_type": "DNASeq",
                                      "associated_metadata": "ranges", "doc": d["schema"]["inputs"]["doc"]}
     targets = d["schema"]["targets"]  # one array target with its column labels
