@@ -89,6 +89,10 @@ def test_test_variant_runs_end_to_end_and_its_tasks_are_deterministic(tmp_path):
     with gzip.open(res / "variants" / "coding_and_splice.vcf.gz", "rt") as handle:
         text = handle.read()
     assert "HYENADNA_LLR" in text and "CLASS=splice_dinucleotide" in text
+    classes = (res / "variants" / "coding_and_splice.classes.tsv").read_text()
+    aurocs = [line.split("\t") for line in classes.splitlines()]
+    assert aurocs[0] == ["comparison", "method", "positives", "negatives", "auroc"] and len(aurocs) == 7
+    assert all(0.0 <= float(r[4]) <= 1.0 for r in aurocs[1:])
     for label in config["embeddings"]["sets"]:
         with np.load(res / "embeddings" / f"{label}.npz") as emb:
             assert emb["embeddings"].shape[1] == config["pretrain"]["config"]["model"]["d_model"]
@@ -148,3 +152,17 @@ def test_species_series_and_the_by_length_figure(tmp_path):
     assert n == 8 and lines[0] == "task\tlength\tmethod\tmetric\tvalue"
     assert lines[1] == "s1k\t1024\thyenadna\taccuracy\t0.5" and lines[-1] == "s8k\t8192\tkmer_baseline\tmcc\t0.4"
     assert (tmp_path / "plot.png").read_bytes()[:8] == PNG
+
+
+def test_markov_llr_sums_the_changed_terms_by_hand():
+    from hyenadna_kipoi.workflow.variant_classes import markov_llr
+
+    order0 = np.log2(np.array([[0.5, 0.25, 0.125, 0.125]]))
+    assert markov_llr(order0, 0, "", "A", "C", "") == pytest.approx(-1.0)  # log2 .25 - log2 .5
+    order1 = np.log2(np.full((4, 4), 0.25))
+    order1[0, 1] = np.log2(0.7)  # p(C | A)
+    order1[0, 0] = np.log2(0.1)  # p(A | A)
+    # left A, site A->C, right A: ref terms p(A|A) p(A|A); alt terms p(C|A) p(A|C)
+    expected = (np.log2(0.7) + np.log2(0.25)) - (np.log2(0.1) + np.log2(0.1))
+    assert markov_llr(order1, 1, "A", "A", "C", "A") == pytest.approx(expected)
+    assert np.isnan(markov_llr(order1, 1, "N", "A", "C", "A"))

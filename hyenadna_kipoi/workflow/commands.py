@@ -12,6 +12,8 @@
     plot-by-length --metrics NAME=LENGTH=JSON ... --out PNG --table TSV   test accuracy/MCC by window length
     context-bits --model M --fasta F --test BED --train BED --lengths N... --table TSV --out PNG
                                                 test bits per base by context length beside Markov orders
+    variant-classes --tsv T --vcf V --fasta F --train BED --out TSV
+                                                AUROC of -LLR by INFO/CLASS of a derived VCF, beside a Markov score
     reset-run CONFIG                            drop a pretraining run's checkpoints made with other settings
     derive-tasks --gff G --fasta F --regions BED --out DIR [--settings JSON] [--seed N]
                                                 promoter / splice-site / biotype tasks and a variant VCF
@@ -163,6 +165,17 @@ def cmd_context_bits(args: argparse.Namespace) -> str:
 
 
 @_step
+def cmd_variant_classes(args: argparse.Namespace) -> str:
+    from .variant_classes import class_aurocs, write_class_aurocs
+
+    rows = class_aurocs(args.tsv, args.vcf, args.fasta, args.train, order=args.order,
+                        max_train_bases=args.max_train_bases)
+    write_class_aurocs(rows, args.out)
+    first = ", ".join(f"{m} {a:.3f}" for c, m, _, _, a in rows if c == "constrained_vs_less")
+    return f"constrained vs less constrained AUROC: {first} -> {args.out}"
+
+
+@_step
 def cmd_derive_tasks(args: argparse.Namespace) -> str:
     from ..data.annotation_tasks import DEFAULTS, derive_tasks
 
@@ -258,6 +271,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--table", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_context_bits)
+    s = steps.add_parser("variant-classes", help="AUROC of -LLR by INFO/CLASS of a derived VCF beside a Markov score")
+    s.add_argument("--tsv", required=True, help="hyenadna score-variants TSV")
+    s.add_argument("--vcf", required=True, help="the derived VCF (INFO/CLASS)")
+    s.add_argument("--fasta", required=True)
+    s.add_argument("--train", required=True, help="BED of training windows (the Markov fit)")
+    s.add_argument("--order", type=int, default=5)
+    s.add_argument("--max-train-bases", type=int, default=4_000_000)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_variant_classes)
     s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
     s.add_argument("config")
     s.set_defaults(func=cmd_reset_run)

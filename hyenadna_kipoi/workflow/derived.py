@@ -59,6 +59,14 @@ def task_outputs(config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def class_vcf_jobs(config: dict[str, Any]) -> list[str]:
+    """Names of the ``variants`` entries that score the derived VCF (``results/tasks/variants.vcf``) when
+    pretraining is on: rule ``variant_classes`` gives each an AUROC table beside the Markov score."""
+    if not config.get("annotation_tasks") or not config["pretrain"]["enabled"]:
+        return []
+    return [name for name, job in config["variants"].items() if job["vcf"] == f"{TASKS_DIR}/variants.vcf"]
+
+
 def produced(config: dict[str, Any]) -> set[str]:
     """Paths the workflow makes itself (data-package files, derived tasks): inputs that need not exist yet."""
     return set(package_outputs(config)) | set(task_outputs(config).values())

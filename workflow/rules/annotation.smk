@@ -43,3 +43,28 @@ if ANNOTATION_TASKS:
         shell:
             logged("hyenadna workflow derive-tasks --gff {input.gff} --fasta {input.fasta} --regions {input.regions} "
                    "--out {params.out} --settings {params.settings} --seed {params.seed}")
+
+CLASS_VCFS = derived.class_vcf_jobs(config)
+
+if CLASS_VCFS:
+
+    # AUROC of -LLR separating constrained from less constrained positions of the derived VCF, beside Markov
+    rule variant_classes:
+        input:
+            tsv="results/variants/{vcf}.tsv",
+            vcf=derived.TASKS_DIR + "/variants.vcf",
+            fasta=REFERENCE_PATHS["prepared"],
+            fai=REFERENCE_PATHS["fai"],
+            train="results/pretrain/intervals/train.bed",
+        output:
+            report("results/variants/{vcf}.classes.tsv", caption="../report/variant_classes.rst",
+                   category="4. Variant effects"),
+        wildcard_constraints:
+            vcf=plan.one_of(CLASS_VCFS),
+        params:
+            order=min(config["pretrain"]["config"].get("eval", {}).get("markov_max_order", 5), 5),
+        log:
+            "logs/variants/{vcf}.classes.log",
+        shell:
+            logged("hyenadna workflow variant-classes --tsv {input.tsv} --vcf {input.vcf} --fasta {input.fasta} "
+                   "--train {input.train} --order {params.order} --out {output}")
