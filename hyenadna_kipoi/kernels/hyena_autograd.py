@@ -19,9 +19,10 @@ and bias [3d], the implicit filter k [L, d] and the bias term D [d]:
   inverse FFT per channel), grad D = sum gc z, grad x0 = g c;
 * the short conv + gate backward (:mod:`.short_conv_bwd`): fused Triton on CUDA, channel-last
   torch elsewhere; the forward's short conv is the inference kernel (Triton on CUDA);
-* the FFTs run over channel tiles (a few MB each), channel-first within a tile, and the bias
-  term and the gate are applied to the tile in place (the epilogue), so no [B, d, 2L] spectrum
-  of the whole tensor exists at once.
+* the FFTs run over channel tiles (a few MB each), channel-first within a tile: each tile is
+  transposed straight into a zero-padded buffer shared by all tiles (no separate padding pass),
+  and the bias term is applied to the tile in place (the epilogue), so no [B, d, 2L] spectrum of
+  the whole tensor exists at once.
 
 k arrives as a tensor produced by the implicit-filter MLP, so its gradient flows back into the
 filter's parameters through autograd. Nothing here caches anything: parameters change each
@@ -52,9 +53,16 @@ def _tiles(B: int, d: int, n: int, device: torch.device) -> list[tuple[int, int]
     return [(c0, min(d, c0 + step)) for c0 in range(0, d, step)]
 
 
-def _channel_first(x: torch.Tensor, c0: int, c1: int, dtype: torch.dtype) -> torch.Tensor:
-    """Channels c0:c1 of a channel-last [B, L, d] tensor as contiguous [B, C, L] in ``dtype``."""
-    return x[:, :, c0:c1].transpose(1, 2).to(dtype, memory_format=torch.contiguous_format)
+def _padded_tile(buf: torch.Tensor, x: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
+    """Channels c0:c1 of a channel-last x [B, L, d], transposed into the first L columns of the
+    zero-padded channel-first buffer ``buf`` [B, C >= c1 - c0, n]: returns that [B, c1 - c0, n] view.
+
+    One buffer serves every tile (its columns L..n-1 stay zero), so the FFTs need no padded copy of
+    their own and the transpose is the only pass over the tile's data.
+    """
+    tile = buf[:, : c1 - c0]
+    tile[..., : x.shape[1]].copy_(x[:, :, c0:c1].transpose(1, 2))
+    return tile
 
 
 def _use_triton(backend: str | None, *tensors: torch.Tensor) -> bool:
@@ -96,12 +104,14 @@ class HyenaCore(torch.autograd.Function):
         kft = _filter_spectrum_rows(k, L, n, fdt)
         Dv = D.reshape(d).to(fdt)
         c = empty(B, L, d, dtype=u.dtype, device=u.device)
-        for c0, c1 in _tiles(B, d, n, u.device):
-            zt = _channel_first(z, c0, c1, fdt)
+        tiles = _tiles(B, d, n, u.device)
+        zbuf = torch.zeros(B, tiles[0][1], n, dtype=fdt, device=u.device)
+        for c0, c1 in tiles:
+            zt = _padded_tile(zbuf, z, c0, c1)
             yt = _lc._spectral_conv(zt, kft[c0:c1], n)[..., :L]
-            yt.addcmul_(zt, Dv[c0:c1, None])
+            yt.addcmul_(zt[..., :L], Dv[c0:c1, None])
             c[:, :, c0:c1] = yt.transpose(1, 2)
-        del z
+        del z, zbuf
         y = c * x0
         ctx.save_for_backward(u, weight, bias, k, D, c)
         ctx.triton = triton
@@ -130,13 +140,16 @@ class HyenaCore(torch.autograd.Function):
         grad_k = torch.empty(d, L, dtype=fdt, device=u.device)
         grad_D = torch.empty(d, dtype=fdt, device=u.device)
         g_z = gc  # written tile by tile in place: each tile reads its slice of gc first
-        for c0, c1 in _tiles(B, d, n, u.device):
-            zt = _channel_first(z, c0, c1, fdt)
-            gt = _channel_first(gc, c0, c1, fdt)
+        tiles = _tiles(B, d, n, u.device)
+        zbuf = torch.zeros(B, tiles[0][1], n, dtype=fdt, device=u.device)
+        gbuf = torch.zeros_like(zbuf)
+        for c0, c1 in tiles:
+            zt = _padded_tile(zbuf, z, c0, c1)
+            gt = _padded_tile(gbuf, gc, c0, c1)
+            zf = torch.fft.rfft(zt, dim=-1)
+            gf = torch.fft.rfft(gt, dim=-1)
+            zt, gt = zt[..., :L], gt[..., :L]
             grad_D[c0:c1] = (gt * zt).sum((0, 2))
-            zf = torch.fft.rfft(zt, n=n, dim=-1)
-            gf = torch.fft.rfft(gt, n=n, dim=-1)
-            del zt
             # grad k: correlation of gc with z, the batch summed before the inverse transform (irfft's
             # default 1/n scaling makes it exact, as y = irfft(rfft(z) rfft(k)) is the plain convolution)
             zf.conj_physical_().mul_(gf)
@@ -148,7 +161,7 @@ class HyenaCore(torch.autograd.Function):
             del gf
             gzt.addcmul_(gt, Dv[c0:c1, None])
             g_z[:, :, c0:c1] = gzt.transpose(1, 2)
-        del z
+        del z, zbuf, gbuf
         grad_k = grad_k.t()  # [L, d]
         if ctx.triton:
             grad_u, grad_w, grad_b = _scb.short_conv_gate_backward_triton(u, weight, bias, g_x0, g_z)
