@@ -93,6 +93,9 @@ def test_test_variant_runs_end_to_end_and_its_tasks_are_deterministic(tmp_path):
     aurocs = [line.split("\t") for line in classes.splitlines()]
     assert aurocs[0] == ["comparison", "method", "positives", "negatives", "auroc"] and len(aurocs) == 7
     assert all(0.0 <= float(r[4]) <= 1.0 for r in aurocs[1:])
+    probe = [line.split("\t") for line in (res / "probe" / "biotype.tsv").read_text().splitlines()]
+    assert probe[0] == ["method", "macro_f1", "accuracy", "n_train", "n_test"] and [r[0] for r in probe[1:]] == [
+        "hyenadna", "kmer"]
     for label in config["embeddings"]["sets"]:
         with np.load(res / "embeddings" / f"{label}.npz") as emb:
             assert emb["embeddings"].shape[1] == config["pretrain"]["config"]["model"]["d_model"]

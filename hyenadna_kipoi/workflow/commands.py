@@ -14,6 +14,7 @@
                                                 test bits per base by context length beside Markov orders
     variant-classes --tsv T --vcf V --fasta F --train BED --out TSV
                                                 AUROC of -LLR by INFO/CLASS of a derived VCF, beside a Markov score
+    biotype-probe --model M --tasks DIR --out TSV   linear probe of biotype: embeddings vs k-mer frequencies
     reset-run CONFIG                            drop a pretraining run's checkpoints made with other settings
     derive-tasks --gff G --fasta F --regions BED --out DIR [--settings JSON] [--seed N]
                                                 promoter / splice-site / biotype tasks and a variant VCF
@@ -176,6 +177,15 @@ def cmd_variant_classes(args: argparse.Namespace) -> str:
 
 
 @_step
+def cmd_biotype_probe(args: argparse.Namespace) -> str:
+    from .probe import biotype_probe, write_probe
+
+    rows = biotype_probe(args.model, args.tasks, device=args.device)
+    write_probe(rows, args.out)
+    return "test macro F1: " + ", ".join(f"{m} {f:.3f}" for m, f, *_ in rows) + f" -> {args.out}"
+
+
+@_step
 def cmd_derive_tasks(args: argparse.Namespace) -> str:
     from ..data.annotation_tasks import DEFAULTS, derive_tasks
 
@@ -280,6 +290,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-train-bases", type=int, default=4_000_000)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_variant_classes)
+    s = steps.add_parser("biotype-probe", help="linear probe of gene biotype on embeddings vs k-mer frequencies")
+    s.add_argument("--model", required=True)
+    s.add_argument("--tasks", required=True, help="the biotype folder of derive-tasks ({train,test}/CLASS.fa)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_biotype_probe)
     s = steps.add_parser("reset-run", help="remove a pretraining run's checkpoints made with other settings")
     s.add_argument("config")
     s.set_defaults(func=cmd_reset_run)

@@ -67,6 +67,11 @@ def class_vcf_jobs(config: dict[str, Any]) -> list[str]:
     return [name for name, job in config["variants"].items() if job["vcf"] == f"{TASKS_DIR}/variants.vcf"]
 
 
+def biotype_probe(config: dict[str, Any]) -> bool:
+    """Whether rule ``biotype_probe`` runs: derived biotypes and a pretrained model to embed them with."""
+    return bool(config.get("annotation_tasks")) and "biotype" in task_settings(config) and config["pretrain"]["enabled"]
+
+
 def produced(config: dict[str, Any]) -> set[str]:
     """Paths the workflow makes itself (data-package files, derived tasks): inputs that need not exist yet."""
     return set(package_outputs(config)) | set(task_outputs(config).values())

@@ -12,7 +12,7 @@ import shlex
 from typing import Any, Iterable
 
 from .config import PRETRAINED, model_path, task_input_paths
-from .derived import class_vcf_jobs
+from .derived import biotype_probe, class_vcf_jobs
 
 
 def one_of(names: Iterable[str]) -> str:
@@ -158,6 +158,8 @@ def final_outputs(config: dict[str, Any], models: dict[str, str]) -> list[str]:
     if config["variants"]:
         files += [f"results/variants/{name}.tsv" for name in config["variants"]] + ["results/plots/vep.png"]
     files += [f"results/variants/{name}.classes.tsv" for name in class_vcf_jobs(config)]
+    if biotype_probe(config):
+        files.append("results/probe/biotype.tsv")
     if config.get("embeddings"):
         files.append("results/plots/embeddings.png")
     files += [f"results/kipoi/{name}" for name in kipoi_exports(config, models)]

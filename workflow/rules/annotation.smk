@@ -68,3 +68,25 @@ if CLASS_VCFS:
         shell:
             logged("hyenadna workflow variant-classes --tsv {input.tsv} --vcf {input.vcf} --fasta {input.fasta} "
                    "--train {input.train} --order {params.order} --out {output}")
+
+if derived.biotype_probe(config):
+
+    # linear probe of gene biotype: mean-pooled embeddings of the pretrained model vs k-mer frequencies
+    rule biotype_probe:
+        input:
+            model="results/pretrain/model",
+            fasta=[path for name, path in derived.task_outputs(config).items()
+                   if name.startswith(("biotype_train", "biotype_test"))],
+        output:
+            report("results/probe/biotype.tsv", caption="../report/biotype_probe.rst", category="5. Embeddings"),
+        params:
+            tasks=derived.TASKS_DIR + "/biotype",
+            device=config["device"],
+        threads: config["scoring_resources"]["cpus"]
+        resources:
+            **SCORING_RESOURCES,
+        log:
+            "logs/probe/biotype.log",
+        shell:
+            logged("hyenadna workflow biotype-probe --model {input.model} --tasks {params.tasks} "
+                   "--device {params.device} --out {output}")
