@@ -44,12 +44,13 @@ from ..tokenizer import encode
 
 
 def supported(model: HyenaDNA, refs: Sequence[str], alts: Sequence[str]) -> bool:
-    """True when :func:`pair_lls` applies: the fast inference path, and each pair of equal length."""
+    """True when :func:`pair_llrs` applies: the fast inference path, and each pair of equal length."""
     return (model.fast_path and not model.training and fast_path.supports(model.backbone)
             and all(len(r) == len(a) for r, a in zip(refs, alts)))
 
 
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    """Index of the first token where equal-length ``a`` and ``b`` differ; their length when they do not."""
     diff = np.flatnonzero(a != b)
     return int(diff[0]) if diff.size else len(a)
 
@@ -92,7 +93,7 @@ def pair_llrs(model: HyenaDNA, refs: Sequence[str], alts: Sequence[str], *, batc
     alt_ids = _encode_all(alt_seqs, alt_labels, model)
     parent = np.array([r for _, r in alt_index], dtype=np.int64)
     start = np.array([_common_prefix(a, ref_ids[r]) for a, r in zip(alt_ids, parent)], dtype=np.int64)
-    alt_ll = np.zeros(len(alt_ids))  # sum over t >= start of log p_alt - log p_ref, per distinct ALT
+    alt_ll = np.zeros(len(alt_ids))  # per distinct ALT: LL(alt) - LL(ref), summed over the terms t >= start
     children: dict[int, list[int]] = defaultdict(list)
     for j, r in enumerate(parent):
         if start[j] < len(alt_ids[j]):  # an ALT window equal to its REF has llr 0
