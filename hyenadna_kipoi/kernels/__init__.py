@@ -6,6 +6,9 @@ Entry points (backend chosen per call: argument, then ``HYENADNA_KERNELS``, then
 * ``dispatch.implicit_filter`` / ``dispatch.implicit_filter_spectrum`` - Hyena filter k [L, d] or
   its normalised spectrum k_f [n//2+1, d], optionally cached in a :class:`FilterCache`.
 * ``dispatch.long_conv`` - (causal_conv(z, k) + D z) * x0 on [B, L, d].
+* ``hyena_autograd.hyena_core`` - training: short conv, gate, long conv and output gate of an
+  order-2 Hyena operator as one autograd Function with a hand-written backward
+  (``short_conv_bwd``: the short conv + gate backward, fused in Triton on CUDA).
 
 Each kernel module (``short_conv``, ``implicit_filter``, ``long_conv``) holds the plain
 torch reference beside its Triton kernel. Triton is optional and imported on the first
