@@ -2,8 +2,8 @@
 
 Every ``hyenadna score-variants`` run here is a fresh process (``python -c`` calling the CLI's
 ``main``), timed from start to exit (interpreter start, imports and model load included) and
-reporting its own peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``, so every size is measured on
-its own). Inputs are synthetic, sorted VCFs of SNVs (one ALT each, at distinct random
+reporting its own peak RSS (``VmHWM`` of ``/proc/self/status``, so every size is measured on its
+own). Inputs are synthetic, sorted VCFs of SNVs (one ALT each, at distinct random
 positions) on the bundled *C. diphtheriae* genome (2.46 Mb, ``data/genomes``), scored with
 random-weight models (tiny shape: 2 layers × 128, l_max 1,026).
 
@@ -48,8 +48,11 @@ from hyenadna_kipoi.score import Variant  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GENOME = REPO / "data" / "genomes" / "c_diphtheriae_NCTC11397.fa.gz"
-CHILD = ("import resource, sys; from hyenadna_kipoi.cli import main; rc = main(sys.argv[1:]); "
-         "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+# The child reports VmHWM, its own peak RSS: ru_maxrss would also count the parent's pages at the fork
+# (Linux carries the pre-exec high-water mark over exec), i.e. this process's memory, not the CLI's.
+CHILD = ("import re, sys; from hyenadna_kipoi.cli import main; rc = main(sys.argv[1:]); "
+         "print('MAXRSS_KB', re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)); "
+         "sys.exit(rc)")
 ROUNDS = 2
 
 
@@ -108,7 +111,7 @@ def memory_rows(tmp: Path, fasta: Path, chrom: str, seq: str, model_dir: Path, s
     base_rss = None
     for n in sizes:
         vcf = tmp / f"snv_{n}.vcf"
-        write_snv_vcf(vcf, chrom, seq, n, window, seed=n)
+        write_snv_vcf(vcf, chrom, seq, n, window, seed=n)  # its records are not kept here
         wall, scoring, rss, _ = run_cli(["score-variants", "-m", str(model_dir), "-f", str(fasta), "-v", str(vcf),
                                          "-w", str(window), "--batch-size", str(batch), "-q",
                                          "--out-vcf", str(tmp / f"out_{n}.vcf.gz")])
