@@ -137,9 +137,6 @@ def test_chunks_gathered_are_the_whole_run_byte_for_byte(model, fasta, vcf, whol
     assert merged.summary().startswith(f"22 alleles of 18 records from {n} chunks in ")
 
 
-@pytest.mark.xfail(strict=True, reason="score/shared_prefix.py runs each batch of ALT windows from its members' "
-                   "smallest shared-prefix length, so an allele's float32 rounding depends on its batch companions "
-                   "(~1e-6 relative): a slice's batches differ from the whole run's and so do the last printed digits")
 def test_default_batches_give_the_whole_runs_bytes(model, fasta, vcf, tmp_path):
     """What scatter/gather needs from scoring: an allele's scores do not depend on its batch companions."""
     score(model, fasta, vcf, tmp_path / "whole", batch_size=None)
