@@ -459,9 +459,7 @@ def test_a_killed_chunk_job_reruns_alone(tmp_path, genome_text):
                 "--window", "256", "--out-tsv", str(single), "-q"]) == 0
     merged = (workdir / "results" / "variants" / "big.tsv").read_text().splitlines()
     whole = single.read_text().splitlines()
-    assert [r.split("\t")[:5] + r.split("\t")[8:] for r in merged] == [r.split("\t")[:5] + r.split("\t")[8:] for r in whole]
-    for a, b in zip(merged[1:], whole[1:]):  # scores: batches differ (see test_default_batches_...)
-        assert all(abs(float(x) - float(y)) < 1e-4 for x, y in zip(a.split("\t")[5:8], b.split("\t")[5:8])), (a, b)
+    assert merged == whole  # the killed and rerun chunk included: the unscattered run's rows, byte for byte
     with gzip.open(workdir / "results" / "variants" / "big.vcf.gz", "rt") as handle:
         assert sum(1 for line in handle if not line.startswith("#")) == 90
     assert (workdir / "results" / "variants" / "big.vcf.gz.tbi").exists()
