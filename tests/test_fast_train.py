@@ -161,17 +161,22 @@ def test_core_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda *a: HA.hyena_core(*a, backend="torch"), inputs)
 
 
+def assert_core_matches_reference(inputs, g, backend: str) -> None:
+    """``hyena_core`` on ``backend``: output and input gradients (for upstream gradient ``g``) equal the reference's."""
+    ref = HA.hyena_core_reference(*inputs)
+    ref_grads = torch.autograd.grad(ref, inputs, g)
+    out = HA.hyena_core(*inputs, backend=backend)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(torch.autograd.grad(out, inputs, g), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
 @pytest.mark.parametrize("B,L,d", [(2, 37, 5), (1, 130, 8)])
 def test_core_matches_reference_with_many_tiles(B, L, d, monkeypatch):
     monkeypatch.setitem(HA.TILE_ELEMENTS, "cpu", 3 * B * 2 * L)  # tiles of 3 channels, the last one shorter
     inputs = core_inputs(B, L, d)
     g = torch.randn(B, L, d)
-    ref = HA.hyena_core_reference(*inputs)
-    ref_grads = torch.autograd.grad(ref, inputs, g)
-    out = HA.hyena_core(*inputs, backend="torch")
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    for got, want in zip(torch.autograd.grad(out, inputs, g), ref_grads):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    assert_core_matches_reference(inputs, g, "torch")
 
 
 @needs_triton
@@ -207,12 +212,7 @@ def test_short_conv_backward_torch_is_autograd_of_reference():
 def test_core_with_triton_kernels_matches_reference():
     inputs = core_inputs(2, 45, 6, device=DEV)
     g = torch.randn(2, 45, 6, device=DEV)
-    ref = HA.hyena_core_reference(*inputs)
-    ref_grads = torch.autograd.grad(ref, inputs, g)
-    out = HA.hyena_core(*inputs, backend="triton")
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    for got, want in zip(torch.autograd.grad(out, inputs, g), ref_grads):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    assert_core_matches_reference(inputs, g, "triton")
 
 
 # --------------------------------------------------------------------------- pretraining on either path
