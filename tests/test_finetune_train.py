@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from hyenadna_kipoi import HyenaConfig, HyenaDNA, load_model, save_model
 from hyenadna_kipoi.cli import main as hyenadna
 from hyenadna_kipoi.errors import CheckpointError, ConfigError, InputError
+from hyenadna_kipoi.fast_path import compute_dtype
 from hyenadna_kipoi.finetune.batches import encode_left_padded, plan_epoch
 from hyenadna_kipoi.finetune.predict import predict_sequences
 from hyenadna_kipoi.finetune.trainer import finetune
@@ -326,6 +327,50 @@ def test_predict_cli_on_fasta_and_on_bed_with_genome(trained, tmp_path, capsys):
     want = predict_sequences(model, model.head, ["".join(seqs)[5:45]])  # centre 25, 40 bases
     assert [r["id"] for r in rows] == ["gc"]
     np.testing.assert_allclose([[float(r["p_gc"]), float(r["p_at"])] for r in rows], want, rtol=1e-4, atol=1e-5)
+
+
+PREDICT_BF16_ATOL = 2e-5  # |p_bf16 - p_fp32| of the tiny classifier: measured 1.3e-6 (torch 2.13, an AMX CPU)
+
+
+def test_predict_dtype_bfloat16_is_close_float32_stays_the_exact_default_and_the_head_runs_in_fp32(trained, tmp_path,
+                                                                                                 capsys):
+    tmp, _, _ = trained
+    model_dir = tmp / "out" / "model"
+    rng = np.random.default_rng(11)
+    seqs = [random_seq(rng, 64, gc) for gc in (0.8, 0.5, 0.2)] + [random_seq(rng, 40, 0.6)]
+    write_fasta(tmp_path / "q.fa", seqs, "q")
+    tables = {}
+    for name, extra in (("default", []), ("float32", ["--dtype", "float32"]), ("bfloat16", ["--dtype", "bfloat16"])):
+        assert hyenadna(["predict", str(model_dir), "--fasta", str(tmp_path / "q.fa"), "--out",
+                         str(tmp_path / f"{name}.tsv"), "--quiet", *extra]) == 0
+        tables[name] = (tmp_path / f"{name}.tsv").read_text()
+    assert tables["default"] == tables["float32"]
+    probs = {name: np.array([[float(r["p_gc"]), float(r["p_at"])] for r in read_tsv(tmp_path / f"{name}.tsv")])
+             for name in tables}
+    assert not np.array_equal(probs["bfloat16"], probs["float32"])  # the CLI's --dtype bfloat16 really ran
+    model = load_model(model_dir)
+    want = predict_sequences(model, model.head, seqs)
+    np.testing.assert_allclose(probs["float32"], want, rtol=0, atol=1e-6)  # the table's 6 significant digits
+    with compute_dtype("bfloat16"):
+        low = predict_sequences(model, model.head, seqs)
+    np.testing.assert_allclose(probs["bfloat16"], low, rtol=0, atol=1e-6)
+    assert low.dtype == np.float32 and 0 < np.abs(low - want).max() <= PREDICT_BF16_ATOL
+
+    # the head reads the backbone's fp32 hidden states and runs in fp32: no bf16 rounding after the backbone
+    ids = torch.from_numpy(encode(seqs[0]))[None]
+    head = model.head
+    with torch.inference_mode(), compute_dtype("bfloat16"):
+        hidden = model.embed(ids)
+        got = head.predict(model, ids)
+    assert hidden.dtype == torch.float32 and got.dtype == torch.float32
+    logits = hidden.double().mean(dim=1) @ head.weight.double().T + head.bias.double()
+    torch.testing.assert_close(got.double(), torch.softmax(logits, dim=-1), rtol=0, atol=1e-6)
+
+    with pytest.raises(SystemExit) as exit_info:
+        hyenadna(["predict", str(model_dir), "--fasta", str(tmp_path / "q.fa"), "--out", str(tmp_path / "x.tsv"),
+                  "--dtype", "float16"])
+    assert exit_info.value.code == 2
+    assert "--dtype: invalid choice: 'float16' (choose from" in capsys.readouterr().err
 
 
 def test_predict_names_the_file_and_record_of_an_empty_sequence(trained, tmp_path, capsys):

@@ -12,7 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..cli_args import add_batch_size, add_device, add_model, add_plain_path, add_quiet
+from ..cli_args import add_batch_size, add_device, add_dtype, add_model, add_plain_path, add_quiet
+from ..score.commands import in_compute_dtype
 
 FINETUNE_EPILOG = """\
 examples:
@@ -30,10 +31,15 @@ PREDICT_EPILOG = """\
 examples:
   hyenadna predict results/finetune/peaks/model --fasta peaks.fa --out preds.tsv
   hyenadna predict results/finetune/peaks/model --bed regions.bed --genome hg38.fa --out preds.tsv
+  hyenadna predict results/finetune/peaks/model --fasta peaks.fa --out preds.tsv --dtype bfloat16
 
 output columns: id, then p_<label> per class (classification) or target (multilabel), or
 pred_<target> (regression), then predicted (classification: the most probable class).
 """
+
+PREDICT_DTYPE_HELP = ("float32 (default, exact) or bfloat16: the backbone's projections and MLP in bf16 "
+                      "(AMX/AVX512-BF16 CPUs, GPUs), its residual stream and long convolutions still fp32, the head "
+                      "on the fp32 hidden states; outputs differ slightly (README: Fine-tuning)")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -120,7 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_batch_size(p)
     add_device(p)
     add_quiet(p)
-    p.set_defaults(func=cmd_predict)
+    add_dtype(p, help=PREDICT_DTYPE_HELP)
+    p.set_defaults(func=in_compute_dtype(cmd_predict))
 
     p = sub.add_parser(
         "icl", help="k-shot in-context learning on a fine-tuning config's task (label as next nucleotide)",

@@ -86,8 +86,9 @@ def _load(args: argparse.Namespace):
     return load_model(args.model, device=resolve_device(args.device), progress=not args.quiet)
 
 
-def _in_dtype(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``handler(args)`` inside ``fast_path.compute_dtype(args.dtype)`` (``--dtype``)."""
+def in_compute_dtype(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler(args)`` inside ``fast_path.compute_dtype(args.dtype)``: the handler of a subcommand with
+    :func:`~hyenadna_kipoi.cli_args.add_dtype` (here and ``hyenadna predict``)."""
     def run(args: argparse.Namespace) -> int:
         from ..fast_path import compute_dtype
 
@@ -211,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mean over positions, last position, or none (per-token, .npz only) (default: mean)")
     p.add_argument("--out", "-o", required=True, help="output file: .npy, .npz, .parquet or .tsv")
     add_dtype(p)
-    p.set_defaults(func=_in_dtype(cmd_embed))
+    p.set_defaults(func=in_compute_dtype(cmd_embed))
 
     p = sub.add_parser("loglik", help="log-likelihood and bits per base of FASTA records or BED intervals",
                        description=LOGLIK_DESCRIPTION)
@@ -222,7 +223,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                               "(at most the model's l_max)")
     p.add_argument("--out", "-o", required=True, help="output TSV")
     add_dtype(p)
-    p.set_defaults(func=_in_dtype(cmd_loglik))
+    p.set_defaults(func=in_compute_dtype(cmd_loglik))
 
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("score-variants", help="zero-shot log-likelihood-ratio scores of VCF variants",
@@ -244,7 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--regions", metavar="CHR:START-END[,...]",
                       help="score only the records with POS in these regions (1-based, inclusive)")
     add_dtype(p)
-    p.set_defaults(func=_in_dtype(cmd_score_variants))
+    p.set_defaults(func=in_compute_dtype(cmd_score_variants))
 
     p = sub.add_parser("gather-variants", help="merge score-variants --chunk outputs into the whole run's outputs",
                        description=GATHER_DESCRIPTION, formatter_class=fmt)
