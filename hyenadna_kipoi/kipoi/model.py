@@ -29,6 +29,7 @@ from ..heads import HEAD_JSON, HEAD_WEIGHTS, load_head
 from .onehot import is_one_hot, onehot_to_ids
 from .predict import classifier_outputs, interval_outputs, single_target, variant_outputs
 from ..device import resolve_device
+from ..fast_path import DTYPES, compute_dtype
 from .weights import resolve_model
 
 restore_numpy_aliases()
@@ -49,14 +50,20 @@ class HyenaDNAModel(BaseModel):
     :mod:`.weights`), ``preset`` (shapes of a weights file without config.json beside it; the
     preset's own weights when ``weights`` is empty),
     ``md5`` (checked when not empty), ``task`` (see the module docstring), ``device``
-    (``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...), ``batch_size`` (sequences per forward pass).
+    (``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...), ``batch_size`` (sequences per forward pass),
+    ``dtype`` (``float32``, the default and exact; ``bfloat16``: the backbone's projections and MLP in
+    bf16 as with ``hyenadna embed --dtype bfloat16``, the residual stream, log-softmax and heads in fp32).
     """
 
     def __init__(self, weights: str = "", preset: str = "", md5: str = "", task: str = "intervals",
-                 device: str = "auto", batch_size: int = 8):
+                 device: str = "auto", batch_size: int = 8, dtype: str = "float32"):
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r} in the Kipoi model arguments; choose one of {', '.join(TASKS)}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r} in the Kipoi model arguments; choose one of "
+                              f"{', '.join(DTYPES)} (float32 is exact)")
         self.task = task
+        self.dtype = dtype
         self.batch_size = int(batch_size)
         self.device = pick_device(device)
         # kipoi builds the model inside the folder of its model.yaml: relative paths start there
@@ -74,8 +81,12 @@ class HyenaDNAModel(BaseModel):
 
         Returns ``[B, d]`` (embedding), ``[B, 1]`` (loglik), ``{"embedding": [B, d], "loglik": [B]}``
         (intervals), ``{"llr", "llr_fwd", "llr_rc"}`` ([B] each, NaN for unscored alleles) or one
-        ``[B]`` probability per class label (classifier).
+        ``[B]`` probability per class label (classifier). Runs inside ``fast_path.compute_dtype(dtype)``.
         """
+        with compute_dtype(self.dtype):
+            return self._predict(x)
+
+    def _predict(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
         if self.task == "variant-effect":
             if not isinstance(x, dict) or not {"ref", "alt"} <= set(x):
                 raise InputError("the variant-effect model takes inputs {'ref', 'alt'} (use the VariantDataset "
