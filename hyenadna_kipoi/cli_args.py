@@ -15,8 +15,9 @@ DEVICE_HELP = "cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)"
 BATCH_SIZE_HELP = "sequences per forward pass (default: 8)"
 QUIET_HELP = "no progress bars"
 DTYPE_HELP = ("float32 (default, exact) or bfloat16: the projections and MLP in bf16 (AMX/AVX512-BF16 CPUs, "
-              "GPUs), the residual stream, long convolutions and log-softmax still fp32; faster where the "
-              "hardware has bf16, with small score differences (README: Scoring)")
+              "GPUs), the residual stream, long convolutions and log-softmax still fp32; small score differences, "
+              "and not always faster: on a 2-core AMX CPU 1.1-1.3x for batches of 1k-token sequences, slower for "
+              "long ones and for score-variants (benchmarks/results/bf16_cpu.md)")
 
 
 def add_model(p: argparse.ArgumentParser, *, required: bool = True, help: str = MODEL_HELP) -> None:
