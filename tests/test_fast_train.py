@@ -1,5 +1,5 @@
-"""Training on the fast path (``fast_train``, ``kernels.hyena_autograd``, ``kernels.short_conv_bwd``):
-its gradients equal the plain path's.
+"""Training on the fast path (``fast_train``, ``kernels.hyena_channel_first``, ``kernels.hyena_autograd``,
+``kernels.short_conv_bwd``): its gradients equal the plain path's.
 
 Triton kernels run on CUDA when there is a GPU, else in Triton's CPU interpreter (switched on
 here at collection time, as in test_kernels.py).
@@ -27,6 +27,7 @@ from hyenadna_kipoi.model import HyenaConfig, HyenaDNA  # noqa: E402
 from test_pretrain import DEMO, _raw, tiny_config  # noqa: E402
 
 HA = import_module("hyenadna_kipoi.kernels.hyena_autograd")
+HC = import_module("hyenadna_kipoi.kernels.hyena_channel_first")
 SCB = import_module("hyenadna_kipoi.kernels.short_conv_bwd")
 DEV = "cuda" if CUDA else "cpu"
 
@@ -94,8 +95,8 @@ def test_fast_training_switch_and_what_takes_the_path(monkeypatch):
     model = HyenaDNA(HyenaConfig(d_model=16, n_layer=2, max_seq_len=100))
     assert not any(layer.mixer.fast_train for layer in model.backbone.layers)  # off unless a trainer says so
     calls = []
-    real = HA.HyenaCore.apply
-    monkeypatch.setattr(HA.HyenaCore, "apply", lambda *a: calls.append(1) or real(*a))
+    for fn in (HA.HyenaCore, HC.HyenaOperatorCF):  # channel-last core (CUDA + Triton) or the whole operator
+        monkeypatch.setattr(fn, "apply", lambda *a, real=fn.apply: calls.append(1) or real(*a))
     ids = torch.randint(7, 11, (1, 40))
     model.train()
     model(ids).sum().backward()
