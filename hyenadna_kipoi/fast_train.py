@@ -43,24 +43,39 @@ def supports(mixer: HyenaOperator) -> bool:
             and (mixer.dropout.p == 0 or not mixer.training))
 
 
-def filter_rows(fn: HyenaFilter, L: int) -> Tensor:
-    """``fn.filter(L).t()`` computed channel-first: the filter MLP on [width, L] rows, [channels, L].
+def filter_mlp_rows(fn: HyenaFilter, L: int) -> Tensor:
+    """The filter MLP's output for the first L positions, channel-first: [channels, L].
 
     The formulas of :meth:`~hyenadna_kipoi.model.HyenaFilter.filter` with every activation
     transposed (the matmuls read their operands transposed at no cost), so the filter arrives in
     the rows the FFTs transform.
     """
-    z, t = fn.pos_emb(L)  # [1, L, emb_dim], [1, L, 1]
+    z, _ = fn.pos_emb(L)  # [1, L, emb_dim]
     h = z[0].t()
     for layer in fn.implicit_filter:
         if isinstance(layer, nn.Linear):
             h = torch.addmm(layer.bias[:, None], layer.weight, h) if layer.bias is not None else layer.weight @ h
         else:  # Sin: sin(freq * x), freq [1, width]
             h = torch.sin(layer.freq.t() * h)
-    mod = fn.modulation
-    if mod.modulate:
-        h = h * (torch.exp(-t[0].t() * mod.deltas[0].t().abs()) + mod.shift)
     return h
+
+
+@torch.no_grad()
+def filter_decay_rows(fn: HyenaFilter, L: int) -> Tensor | None:
+    """The exponential modulation exp(-t |delta|) + shift, [channels, L] (None when the filter is not
+    modulated). It has no parameters: computed once, outside the MLP's recomputation."""
+    mod = fn.modulation
+    if not mod.modulate:
+        return None
+    _, t = fn.pos_emb(L)  # [1, L, 1]
+    return torch.mul(-t[0].t(), mod.deltas[0].t().abs()).exp_().add_(mod.shift)
+
+
+def filter_rows(fn: HyenaFilter, L: int) -> Tensor:
+    """``fn.filter(L).t()`` computed channel-first: [channels, L]."""
+    h = filter_mlp_rows(fn, L)
+    decay = filter_decay_rows(fn, L)
+    return h if decay is None else h * decay
 
 
 def _channel_first(u: Tensor, backend: str | None) -> bool:
@@ -79,8 +94,12 @@ def hyena_operator(mixer: HyenaOperator, u: Tensor, *, backend: str | None = Non
     short = mixer.short_filter
     params = (mixer.in_proj.weight, short.weight, mixer.out_proj.weight, fn.bias)
     if _channel_first(u, backend) and all(p.dtype == u.dtype for p in params):
-        # k^T [d, L]; its gradient reaches the filter MLP's parameters through autograd (the MLP recomputed)
-        kt = checkpoint(filter_rows, fn, L, use_reentrant=False)
+        # k^T [d, L]; its gradient reaches the filter MLP's parameters through autograd (the MLP recomputed,
+        # the modulation kept: [d, L] more memory than recomputing it, a third of the MLP's time less)
+        kt = checkpoint(filter_mlp_rows, fn, L, use_reentrant=False)
+        decay = filter_decay_rows(fn, L)
+        if decay is not None:
+            kt = kt * decay
         return hyena_operator_cf(u, mixer.in_proj.weight, mixer.in_proj.bias, short.weight, short.bias, kt, D,
                                  mixer.out_proj.weight, mixer.out_proj.bias)
     # k [L, d]; its gradient reaches the filter MLP's parameters through autograd (the MLP recomputed in the backward)

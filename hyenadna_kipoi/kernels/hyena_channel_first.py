@@ -17,8 +17,9 @@ FFTs transform it in place of a transpose: on a CPU an FFT over a strided axis, 
 an [L, d] tensor into the channel-first rows an FFT wants, costs as much as the transform itself
 (the channel-last core, :mod:`.hyena_autograd`, spends a quarter of its time in such transposes).
 
-* saved for the backward: h, u and c (5d numbers per position); x0, x1, v, z and y are
-  recomputed from u and c, the spectra of z and k by FFT;
+* saved for the backward: h, u, c and the filter's spectrum (7d numbers per position, the
+  spectrum once for the batch); x0, x1, v, z and y are recomputed from u and c, the spectrum of z
+  by FFT;
 * the backward is written out (the formulas of :mod:`.hyena_autograd` and :mod:`.short_conv_bwd`
   on channel rows) and runs over channel tiles of a few MB, each carried from the recomputed
   short conv to its short-conv gradient while it is in cache;
@@ -65,6 +66,10 @@ def _short_conv_backward(u: torch.Tensor, w: torch.Tensor, guc: torch.Tensor, gr
     grad_b.copy_(guc.sum((0, 2)))
 
 
+def _complex(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
 def _padded(buf: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """x [..., C, L] copied into the first L columns of the zero-padded buffer ``buf`` [..., C' >= C, n];
     returns that [..., C, n] view (one buffer serves every tile: its columns L..n-1 stay zero)."""
@@ -94,15 +99,15 @@ class HyenaOperatorCF(torch.autograd.Function):
         tiles = _tiles(B, d, n)
         zbuf = torch.zeros(B, tiles[0][1], n, dtype=h.dtype, device=h.device)
         kbuf = torch.zeros(tiles[0][1], n, dtype=h.dtype, device=h.device)
+        kf = torch.empty(d, n // 2 + 1, dtype=_complex(h.dtype), device=h.device)  # the filter's spectrum, unscaled
         for c0, c1 in tiles:
             x1, v = (_short_conv(u[:, o + c0:o + c1], ws[o + c0:o + c1], None if b_s is None else b_s[o + c0:o + c1])
                      for o in (d, 2 * d))
             zt = zbuf[:, :c1 - c0]
             torch.mul(v, x1, out=zt[..., :L])
             del x1, v
-            kf = torch.fft.rfft(_padded(kbuf, kt[c0:c1]), dim=-1)  # the filter's spectrum, tile by tile
-            zf = torch.fft.rfft(zt, dim=-1).mul_(kf)
-            del kf
+            torch.fft.rfft(_padded(kbuf, kt[c0:c1]), dim=-1, out=kf[c0:c1])
+            zf = torch.fft.rfft(zt, dim=-1).mul_(kf[c0:c1])
             conv = torch.fft.irfft(zf, n=n, dim=-1)[..., :L]
             del zf
             torch.addcmul(conv, zt[..., :L], D[c0:c1, None], out=c[:, c0:c1])
@@ -116,13 +121,13 @@ class HyenaOperatorCF(torch.autograd.Function):
                 torch.addmm(b_out, y[b].t(), w_out.t(), out=out[b])
             else:
                 torch.mm(y[b].t(), w_out.t(), out=out[b])
-        ctx.save_for_backward(h, u, c, w_in, w_s, b_s, kt, D, w_out)
+        ctx.save_for_backward(h, u, c, w_in, w_s, b_s, kf, D, w_out)
         ctx.biases = (b_in is not None, b_out is not None)
         return out
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        h, u, c, w_in, w_s, b_s, kt, D, w_out = ctx.saved_tensors
+        h, u, c, w_in, w_s, b_s, kf, D, w_out = ctx.saved_tensors
         B, L, d = h.shape
         n = 2 * L
         dt, dev = h.dtype, h.device
@@ -136,21 +141,16 @@ class HyenaOperatorCF(torch.autograd.Function):
         grad_bs = empty(3 * d, dtype=dt, device=dev)
         grad_k = empty(d, L, dtype=dt, device=dev)
         grad_D = empty(d, dtype=dt, device=dev)
-        grad_w_out_t = empty(d, d, dtype=dt, device=dev)  # rows: input channels of out_proj
+        y = empty(B, d, L, dtype=dt, device=dev)  # out_proj's input, for its weight gradient (one matmul after the tiles)
         tiles = _tiles(B, d, n)
         zbuf = torch.zeros(B, tiles[0][1], n, dtype=dt, device=dev)
         gbuf = torch.zeros_like(zbuf)
-        kbuf = torch.zeros(tiles[0][1], n, dtype=dt, device=dev)
         for c0, c1 in tiles:
             C = c1 - c0
             sets = [slice(o + c0, o + c1) for o in (0, d, 2 * d)]
             x0, x1, v = (_short_conv(u[:, s], ws[s], None if b_s is None else b_s[s]) for s in sets)
             ct, gy = c[:, c0:c1], g_y[:, c0:c1]
-            y = ct * x0
-            torch.mm(y[0], g[0], out=grad_w_out_t[c0:c1])
-            for b in range(1, B):
-                grad_w_out_t[c0:c1].addmm_(y[b], g[b])
-            del y
+            torch.mul(ct, x0, out=y[:, c0:c1])
             zt, gt = zbuf[:, :C], gbuf[:, :C]
             torch.mul(v, x1, out=zt[..., :L])
             torch.mul(gy, x0, out=gt[..., :L])  # gradient of c
@@ -167,7 +167,7 @@ class HyenaOperatorCF(torch.autograd.Function):
             grad_k[c0:c1] = torch.fft.irfft(zf.sum(0) if B > 1 else zf[0], n=n, dim=-1)[:, :L]
             del zf
             # grad z: correlation of gc with k, plus D gc
-            gf.mul_(torch.fft.rfft(_padded(kbuf, kt[c0:c1]), dim=-1).conj_physical_())
+            gf.mul_(kf[c0:c1].conj())
             g_z = torch.fft.irfft(gf, n=n, dim=-1)[..., :L]
             del gf
             g_z.addcmul_(gc, D[c0:c1, None])
@@ -175,7 +175,11 @@ class HyenaOperatorCF(torch.autograd.Function):
                 guc = g_z * other
                 _short_conv_backward(u[:, s], ws[s], guc, grad_u[:, s], grad_ws[s], grad_bs[s])
             del g_z, guc, x1, v
-        del zbuf, gbuf, kbuf, g_y
+        del zbuf, gbuf, g_y
+        grad_w_out = torch.mm(g[0].t(), y[0].t())  # [d_out, d_in]
+        for b in range(1, B):
+            grad_w_out.addmm_(g[b].t(), y[b].t())
+        del y
         grad_h = empty(B, L, d, dtype=dt, device=dev)
         grad_w_in = torch.mm(grad_u[0], h[0])
         for b in range(B):
@@ -186,7 +190,7 @@ class HyenaOperatorCF(torch.autograd.Function):
         grad_b_in = grad_u.sum((0, 2)) if has_b_in else None
         grad_b_out = g.sum((0, 1)) if has_b_out else None
         return (grad_h, grad_w_in, grad_b_in, grad_ws.reshape(w_s.shape), grad_bs if b_s is not None else None,
-                grad_k, grad_D.reshape(D.shape), grad_w_out_t.t().contiguous(), grad_b_out)
+                grad_k, grad_D.reshape(D.shape), grad_w_out, grad_b_out)
 
 
 def hyena_operator_cf(h: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor | None, w_s: torch.Tensor,
