@@ -11,7 +11,11 @@ The HyenaDNA reference computes y with a zero-padded FFT of size n = 2L
 * :func:`long_conv_reference`   - torch.fft, exactly the model's formula (autograd works).
 * :func:`long_conv_chunked`     - torch.fft over channel chunks with a precomputed
   spectrum k_f (:func:`filter_spectrum`), epilogue fused in place; peak extra memory is
-  bounded by ``budget`` elements instead of ~10 x B x L x d. Inference only.
+  bounded by ``budget`` elements instead of ~10 x B x L x d. Inference only. The
+  channel-last <-> channel-first copies around the transforms go tile by tile of rows
+  (:func:`copy_transposed`): torch.fft transforms a contiguous last axis only (a strided
+  ``dim=1`` transform transposes internally), and one whole-length strided copy is ~6x
+  slower than the tiled one on CPU.
 * :func:`long_conv_direct_triton` - Triton blocked Toeplitz convolution on tensor cores,
   bias and gate fused; O(L^2 d) work, for short L (a few thousand).
 * :func:`long_conv_fft_triton`  - cuFFT (torch.fft) transforms over channel chunks with a
@@ -37,10 +41,13 @@ triton = tl = None
 
 __all__ = [
     "DIRECT_MAX_L",
+    "copy_transposed",
     "fft_dtype",
     "filter_from_spectrum",
     "filter_spectrum",
+    "filter_spectrum_rows",
     "long_conv_chunked",
+    "long_conv_tile",
     "long_conv_direct_triton",
     "long_conv_fft_triton",
     "long_conv_reference",
@@ -52,6 +59,9 @@ __all__ = [
 #: CUDA graph the FFT path needs only 16-19 us of GPU time vs 53-59 us), 150 vs 170 us
 #: at 2k, and the FFT path wins from 3k on. See benchmarks/bench_long_conv.py.
 DIRECT_MAX_L = 1024
+
+#: Rows per tile of :func:`copy_transposed`: a tile of 16 channels (128 KiB) stays in L2.
+TRANSPOSE_ROWS = 2048
 
 
 def fft_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -95,6 +105,32 @@ def long_conv_reference(
     return out if x0 is None else out * x0
 
 
+def copy_transposed(dst: torch.Tensor, src: torch.Tensor, *, mul: torch.Tensor | None = None,
+                    rows: int = TRANSPOSE_ROWS) -> torch.Tensor:
+    """``dst[b, t, c] = src[b, c, t]`` (times ``mul[b, t, c]`` if given), a tile of rows at a time.
+
+    Args:
+        dst: [b, T, C] destination (any strides; typically a channel slice of a channel-last tensor,
+            or the transposed view of a channel-first buffer).
+        src: [b, C, T] source, the same data with the last two axes swapped (any strides).
+        mul: optional [b, T, C] factor, multiplied in on the way (the long convolution's gate).
+        rows: rows (T) per tile.
+
+    Returns:
+        ``dst``. One strided copy over the whole length walks it once per channel and re-reads
+        every cache line C times; tiles of ``rows`` rows stay in cache.
+    """
+    T = dst.shape[1]
+    for t0 in range(0, T, rows):
+        t1 = min(T, t0 + rows)
+        tile = src[:, :, t0:t1].transpose(1, 2)
+        if mul is None:
+            dst[:, t0:t1].copy_(tile)
+        else:
+            torch.mul(tile.to(dst.dtype), mul[:, t0:t1], out=dst[:, t0:t1])
+    return dst
+
+
 def filter_spectrum(k: torch.Tensor, fft_size: int | None = None) -> torch.Tensor:
     """Normalised real FFT of a filter, as consumed by the FFT paths.
 
@@ -107,12 +143,27 @@ def filter_spectrum(k: torch.Tensor, fft_size: int | None = None) -> torch.Tenso
         ``rfft(k, n, dim=0) / n``. It is a transposed view of a contiguous [d, n//2+1]
         tensor, the layout the chunked paths read (so ``k_f.t()`` costs nothing).
     """
-    L = k.shape[0]
+    return filter_spectrum_rows(k.t(), fft_size).t()
+
+
+def filter_spectrum_rows(kt: torch.Tensor, fft_size: int | None = None, *, work: torch.Tensor | None = None,
+                         in_place: bool = False) -> torch.Tensor:
+    """:func:`filter_spectrum` of a channel-first filter: kt [C, L] -> rfft(kt, n) / n, [C, n//2+1] contiguous.
+
+    ``work`` (optional) is a zero-padded [>= C, n] real buffer whose columns L..n-1 are zero: kt is
+    copied into its first L columns (tile by tile when kt is a transposed view), so the transform
+    needs no padded copy of its own. With ``in_place`` kt already is ``work[:C, :L]``.
+    """
+    C, L = kt.shape
     n = 2 * L if fft_size is None else int(fft_size)
     if n < 2 * L - 1:
         raise ValueError(f"fft_size={n} is too small for a filter of length {L}")
-    kt = k.to(fft_dtype(k.dtype)).t().contiguous()  # a contiguous last dim is the fast FFT axis
-    return torch.fft.rfft(kt, n=n, dim=-1).div_(n).t()
+    if work is None:
+        work = torch.zeros(C, n, dtype=fft_dtype(kt.dtype), device=kt.device)
+    buf = work[:C]
+    if not in_place:
+        copy_transposed(buf[None, :, :L].transpose(1, 2), kt[None])
+    return torch.fft.rfft(buf, dim=-1).div_(n)
 
 
 def filter_from_spectrum(k_f: torch.Tensor, L: int) -> torch.Tensor:
@@ -206,20 +257,40 @@ def long_conv_chunked(
     B, L, d, kft, n, out = _fft_setup(z, k_f, D, x0, out)
     if out.numel() == 0:
         return out
-    fdt = kft.real.dtype
-    Dv = D.reshape(d).to(fdt)
-    for b0, b1, c0, c1 in _chunks(B, d, n, chunk, budget, z.device):
-        # One explicit transpose to [b, C, L]: the FFT and the D term then read contiguous rows
-        # instead of striding through the channel-last tensor twice.
-        zt = z[b0:b1, :, c0:c1].transpose(1, 2).to(fdt, memory_format=torch.contiguous_format)
-        y = _spectral_conv(zt, kft[c0:c1], n)[..., :L]
-        y.addcmul_(zt, Dv[c0:c1, None])
-        dst = out[b0:b1, :, c0:c1].transpose(1, 2)
-        if x0 is None:
-            dst.copy_(y)
-        else:
-            torch.mul(y.to(z.dtype), x0[b0:b1, :, c0:c1].transpose(1, 2), out=dst)
+    tiles = list(_chunks(B, d, n, chunk, budget, z.device))
+    work = fft_work(tiles[0][1] - tiles[0][0], tiles[0][3] - tiles[0][2], n, kft.real.dtype, z.device)
+    for b0, b1, c0, c1 in tiles:
+        long_conv_tile(z, kft[c0:c1], D, x0, out, (b0, b1), (c0, c1), work)
     return out
+
+
+def fft_work(b: int, C: int, n: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """A zero [b, C, n] buffer for :func:`long_conv_tile` (its padding must stay zero: only the
+    first L columns are ever written)."""
+    return torch.zeros(b, C, n, dtype=dtype, device=device)
+
+
+def long_conv_tile(z: torch.Tensor, kft: torch.Tensor, D: torch.Tensor, x0: torch.Tensor | None,
+                   out: torch.Tensor, batch: tuple[int, int], channels: tuple[int, int],
+                   work: torch.Tensor) -> None:
+    """One (batch, channel) tile of :func:`long_conv_chunked` (torch.fft, inference only).
+
+    Writes ``out[b0:b1, :, c0:c1] = (causal_conv(z, k) + D z) * x0`` on those rows and channels.
+
+    Args:
+        z, x0, out: [B, L, d] (``out`` may be ``z``: the tile is read before it is written).
+        kft: [c1 - c0, n//2+1] channel-first spectrum rows of these channels (n >= 2L - 1).
+        D: [d] bias weights (all channels).
+        batch, channels: (b0, b1) and (c0, c1).
+        work: [>= b1 - b0, >= c1 - c0, n] buffer from :func:`fft_work`, reused from tile to tile.
+    """
+    (b0, b1), (c0, c1) = batch, channels
+    L, n = z.shape[1], work.shape[-1]
+    zt = work[:b1 - b0, :c1 - c0]
+    copy_transposed(zt[..., :L].transpose(1, 2), z[b0:b1, :, c0:c1].transpose(1, 2))
+    y = _spectral_conv(zt, kft, n)[..., :L]
+    y.addcmul_(zt[..., :L], D.reshape(-1)[c0:c1, None].to(y.dtype))
+    copy_transposed(out[b0:b1, :, c0:c1], y, mul=None if x0 is None else x0[b0:b1, :, c0:c1])
 
 
 @functools.cache
