@@ -66,10 +66,6 @@ def _short_conv_backward(u: torch.Tensor, w: torch.Tensor, guc: torch.Tensor, gr
     grad_b.copy_(guc.sum((0, 2)))
 
 
-def _complex(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
 def _padded(buf: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """x [..., C, L] copied into the first L columns of the zero-padded buffer ``buf`` [..., C' >= C, n];
     returns that [..., C, n] view (one buffer serves every tile: its columns L..n-1 stay zero)."""
@@ -99,15 +95,18 @@ class HyenaOperatorCF(torch.autograd.Function):
         tiles = _tiles(B, d, n)
         zbuf = torch.zeros(B, tiles[0][1], n, dtype=h.dtype, device=h.device)
         kbuf = torch.zeros(tiles[0][1], n, dtype=h.dtype, device=h.device)
-        kf = torch.empty(d, n // 2 + 1, dtype=_complex(h.dtype), device=h.device)  # the filter's spectrum, unscaled
+        cdt = torch.complex128 if h.dtype == torch.float64 else torch.complex64
+        kf_conj = empty(d, n // 2 + 1, dtype=cdt, device=h.device)  # the filter's spectrum (unscaled), conjugated
         for c0, c1 in tiles:
             x1, v = (_short_conv(u[:, o + c0:o + c1], ws[o + c0:o + c1], None if b_s is None else b_s[o + c0:o + c1])
                      for o in (d, 2 * d))
             zt = zbuf[:, :c1 - c0]
             torch.mul(v, x1, out=zt[..., :L])
             del x1, v
-            torch.fft.rfft(_padded(kbuf, kt[c0:c1]), dim=-1, out=kf[c0:c1])
-            zf = torch.fft.rfft(zt, dim=-1).mul_(kf[c0:c1])
+            kf = torch.fft.rfft(_padded(kbuf, kt[c0:c1]), dim=-1)
+            zf = torch.fft.rfft(zt, dim=-1).mul_(kf)
+            torch.conj_physical(kf, out=kf_conj[c0:c1])  # as the backward uses it
+            del kf
             conv = torch.fft.irfft(zf, n=n, dim=-1)[..., :L]
             del zf
             torch.addcmul(conv, zt[..., :L], D[c0:c1, None], out=c[:, c0:c1])
@@ -121,13 +120,13 @@ class HyenaOperatorCF(torch.autograd.Function):
                 torch.addmm(b_out, y[b].t(), w_out.t(), out=out[b])
             else:
                 torch.mm(y[b].t(), w_out.t(), out=out[b])
-        ctx.save_for_backward(h, u, c, w_in, w_s, b_s, kf, D, w_out)
+        ctx.save_for_backward(h, u, c, w_in, w_s, b_s, kf_conj, D, w_out)
         ctx.biases = (b_in is not None, b_out is not None)
         return out
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        h, u, c, w_in, w_s, b_s, kf, D, w_out = ctx.saved_tensors
+        h, u, c, w_in, w_s, b_s, kf_conj, D, w_out = ctx.saved_tensors
         B, L, d = h.shape
         n = 2 * L
         dt, dev = h.dtype, h.device
@@ -167,7 +166,7 @@ class HyenaOperatorCF(torch.autograd.Function):
             grad_k[c0:c1] = torch.fft.irfft(zf.sum(0) if B > 1 else zf[0], n=n, dim=-1)[:, :L]
             del zf
             # grad z: correlation of gc with k, plus D gc
-            gf.mul_(kf[c0:c1].conj())
+            gf.mul_(kf_conj[c0:c1])
             g_z = torch.fft.irfft(gf, n=n, dim=-1)[..., :L]
             del gf
             g_z.addcmul_(gc, D[c0:c1, None])
