@@ -6,10 +6,13 @@ What differs from the plain path (which stays the readable reference):
 * position-wise work (LayerNorms, projections, short conv, MLP) runs over blocks of
   rows, so no ``[B, L, 3d]`` or ``[B, L, 4d]`` tensor is ever materialised; the short
   conv's two-step reach is covered by re-reading two rows before each block;
-* the implicit filter's spectrum is computed once per (layer, length) and cached
-  (it does not depend on the input), then shared by every sequence of the batch;
+* the implicit filter does not depend on the input: its spectrum is computed once per
+  (layer, length) and cached, then shared by every sequence of the batch; past the cache
+  budget (long contexts) the cache keeps the filter itself, channel-first (half the size),
+  and past that nothing; spectra are then made a channel group at a time on each call;
 * the long convolution is tiled over channels (``kernels.long_conv``) and written in
-  place, with the bias term and the output gate fused into its epilogue;
+  place, with the bias term and the output gate fused into its epilogue; on CPU the
+  channel-last <-> channel-first copies around the FFTs go a cache-sized tile at a time;
 * the residual stream is updated in place, so a layer holds four ``[B, L, d]`` buffers.
 * within :func:`compute_dtype` ``("bfloat16")`` the projections and the MLP run in bf16
   (autocast: bf16 inputs, fp32 accumulation; AMX/AVX512-BF16 on CPU, tensor cores on GPU)
@@ -36,9 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .kernels._alloc import empty, empty_like
-from .kernels.dispatch import implicit_filter_spectrum, long_conv, long_conv_plan, resolve_backend
-from .kernels.implicit_filter import FilterCache, filter_features, filter_head
-from .kernels.long_conv import filter_spectrum
+from .kernels.dispatch import (implicit_filter_rows, implicit_filter_spectrum, long_conv, long_conv_plan,
+                               resolve_backend)
+from .kernels.implicit_filter import FilterCache, filter_features, filter_head_rows
+from .kernels.long_conv import fft_dtype, fft_work, filter_spectrum_rows, long_conv_tile
 from .kernels.short_conv import short_conv_gate_rows, short_conv_gate_triton
 
 if TYPE_CHECKING:  # the model's classes, for type hints only: model.py imports this module
@@ -51,9 +55,13 @@ ROW_BLOCK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 26}
 # stays near 2^21 elements (16 MiB) on CPU, so the whole [L + 1, d] spectrum never exists;
 # on CUDA larger groups (fewer, wider FFTs) are worth their memory.
 SPECTRUM_GROUP_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
+# ... but at least 16 channels (one 64-byte line of fp32 per row of the channel-last tensors the
+# group is copied from and to; fewer would waste most of every cache line read).
+SPECTRUM_GROUP_MIN = 16
 # A spectrum costs (L + 1) x d x 8 bytes per layer (64 MiB at L = 32k, d = 256; 1 GiB at
-# L = 1M, d = 128): longer ones are recomputed on each call instead of cached, which keeps
-# long-context peak memory low (override: HYENADNA_FILTER_CACHE_MB).
+# L = 1M, d = 128), the filter itself half that: the cache keeps the spectrum while it fits this
+# budget, else the filter while that fits (tiny at 128k: 64 MiB per layer), else nothing, which
+# keeps long-context peak memory low (override: HYENADNA_FILTER_CACHE_MB).
 FILTER_CACHE_MB = 64
 
 _filter_caches: weakref.WeakKeyDictionary[HyenaOperator, FilterCache] = weakref.WeakKeyDictionary()
@@ -107,46 +115,76 @@ def _filter_parts(mixer: HyenaOperator) -> tuple[list[Tensor], list[Tensor | Non
     return [m.weight for m in linears], [m.bias for m in linears]
 
 
-def _cacheable(mixer: HyenaOperator, L: int) -> bool:
-    limit_mb = float(os.environ.get("HYENADNA_FILTER_CACHE_MB", FILTER_CACHE_MB))
-    return (L + 1) * mixer.filter_fn.bias.numel() * 8 <= limit_mb * 2**20
+def _cacheable(nbytes: int) -> bool:
+    """True when one layer's cached filter of ``nbytes`` stays within HYENADNA_FILTER_CACHE_MB."""
+    return nbytes <= float(os.environ.get("HYENADNA_FILTER_CACHE_MB", FILTER_CACHE_MB)) * 2**20
+
+
+def _filter_args(mixer: HyenaOperator) -> tuple:
+    fn = mixer.filter_fn
+    weights, biases = _filter_parts(mixer)
+    return fn.pos_emb.z, fn.pos_emb.t, weights, biases, fn.implicit_filter[1].freq, fn.modulation.deltas
 
 
 def _cached_spectrum(mixer: HyenaOperator, L: int) -> Tensor:
     """Spectrum of the layer's implicit filter for length L: [L + 1, d] complex (FFT size 2L), cached."""
-    fn = mixer.filter_fn
-    weights, biases = _filter_parts(mixer)
-    return implicit_filter_spectrum(
-        L, fn.pos_emb.z, fn.pos_emb.t, weights, biases, fn.implicit_filter[1].freq, fn.modulation.deltas,
-        shift=fn.modulation.shift, cache=_filter_caches.setdefault(mixer, FilterCache()),
-    )
+    return implicit_filter_spectrum(L, *_filter_args(mixer), shift=mixer.filter_fn.modulation.shift,
+                                    cache=_filter_caches.setdefault(mixer, FilterCache()))
+
+
+def _cached_filter_rows(mixer: HyenaOperator, L: int) -> Tensor:
+    """The layer's implicit filter channel-first, [d, L] real (half its spectrum's size), cached."""
+    return implicit_filter_rows(L, *_filter_args(mixer), shift=mixer.filter_fn.modulation.shift,
+                                cache=_filter_caches.setdefault(mixer, FilterCache()))
 
 
 def _gated_long_conv(mixer: HyenaOperator, z: Tensor, x0: Tensor, backend: str | None) -> Tensor:
     """(causal_conv(z, k) + D z) * x0 for the layer's filter k, written into z: [B, L, d].
 
-    A short filter's spectrum is cached whole. A long one is produced a group of channels at
-    a time from the sine MLP's hidden layer (computed once), each group convolved as soon as
-    its spectrum exists.
+    A short filter's spectrum is cached whole. Past the cache budget the spectrum is made a
+    group of channels at a time, each group convolved as soon as its spectrum exists, from the
+    cached filter k (half the spectrum's size) while that fits the budget, else from the sine
+    MLP's hidden layer (computed once per call).
     """
-    L, d = z.shape[1], z.shape[2]
+    B, L, d = z.shape
     fn = mixer.filter_fn
     D = fn.bias if mixer.use_bias else torch.zeros_like(fn.bias)
-    if _cacheable(mixer, L):
+    plan = long_conv_plan(z, None, D, x0, backend=backend)
+    if _cacheable((L + 1) * d * 8):
         k_f = _cached_spectrum(mixer, L)
-        in_place = long_conv_plan(z, k_f, D, x0, backend=backend) != "triton-direct"
-        return long_conv(z, k_f, D, x0, backend=backend, out=z if in_place else None)
-    weights, biases = _filter_parts(mixer)
-    hidden = filter_features(fn.pos_emb.z[0, :L], weights[:-1], biases[:-1], fn.implicit_filter[1].freq)
+        return long_conv(z, k_f, D, x0, backend=backend, out=z if plan != "triton-direct" else None)
+    n = 2 * L
+    fdt = fft_dtype(z.dtype)
+    kt = _cached_filter_rows(mixer, L) if _cacheable(L * d * fn.bias.element_size()) else None
+    if kt is None:
+        zpos, tpos, weights, biases, freq, deltas = _filter_args(mixer)
+        hidden = filter_features(zpos[0, :L], weights[:-1], biases[:-1], freq)
+        deltas = deltas.reshape(-1)
     budget = SPECTRUM_GROUP_ELEMENTS["cuda" if z.is_cuda else "cpu"]
-    group = max(1, min(d, budget // (L + 1)))
-    deltas = fn.modulation.deltas.reshape(-1)
+    group = min(d, max(SPECTRUM_GROUP_MIN, budget // (L + 1)))
+    # Zero-padded buffers reused by every group: only their first L columns are ever written.
+    kwork = torch.zeros(group, n, dtype=fdt, device=z.device)
+    bg = max(1, min(B, budget // (n * group)))
+    zwork = fft_work(bg, group, n, fdt, z.device) if plan == "chunked" else None
     for c0 in range(0, d, group):
         c1 = min(d, c0 + group)
-        k = filter_head(hidden, fn.pos_emb.t[0, :L], weights[-1][c0:c1], None if biases[-1] is None
-                        else biases[-1][c0:c1], deltas[c0:c1], fn.modulation.shift)
-        long_conv(z[..., c0:c1], filter_spectrum(k, 2 * L), D[c0:c1], x0[..., c0:c1], backend=backend,
-                  out=z[..., c0:c1])
+        if kt is not None:
+            kft = filter_spectrum_rows(kt[c0:c1], n, work=kwork)
+        else:
+            direct = hidden.dtype == fdt  # the filter can be written straight into the FFT buffer
+            rows = filter_head_rows(hidden, tpos[0, :L], weights[-1][c0:c1], None if biases[-1] is None
+                                    else biases[-1][c0:c1], deltas[c0:c1], fn.modulation.shift,
+                                    out=kwork[:c1 - c0, :L] if direct else None)
+            kft = filter_spectrum_rows(rows, n, work=kwork, in_place=direct)
+        if zwork is None:  # the Triton paths (or autograd); the direct kernel must not write over its input
+            dst = z[..., c0:c1]
+            res = long_conv(dst, kft.t(), D[c0:c1], x0[..., c0:c1], backend=backend,
+                            out=None if plan == "triton-direct" else dst)
+            if res is not dst:
+                dst.copy_(res)
+            continue
+        for b0 in range(0, B, bg):
+            long_conv_tile(z, kft, D, x0, z, (b0, min(B, b0 + bg)), (c0, c1), zwork)
     return z
 
 

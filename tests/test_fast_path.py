@@ -29,14 +29,18 @@ def test_fast_path_parity_with_release(fixture):
     np.testing.assert_allclose(logits.numpy(), expected["logits"], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("streamed", [False, True], ids=["cached-spectrum", "streamed-spectrum"])
+@pytest.mark.parametrize("cache", ["spectrum", "filter", "none"],
+                         ids=["cached-spectrum", "cached-filter", "streamed-spectrum"])
 @pytest.mark.parametrize("L", [1024, 999, 8192, 8191, 33001])
-def test_fast_matches_plain_on_random_weights(L, streamed, monkeypatch):
-    if streamed:  # long-context mode: no cached spectrum, channel groups of 5 (uneven split of 32)
-        monkeypatch.setenv("HYENADNA_FILTER_CACHE_MB", "0")
+def test_fast_matches_plain_on_random_weights(L, cache, monkeypatch):
+    d = 32
+    if cache != "spectrum":  # long-context modes, channel groups of 5 (uneven split of 32)
+        # "filter": the cache holds the filter k ([L, d] fp32) but not its spectrum ([L + 1, d] complex)
+        monkeypatch.setenv("HYENADNA_FILTER_CACHE_MB", str(L * d * 6 / 2**20) if cache == "filter" else "0")
         monkeypatch.setitem(fast_path.SPECTRUM_GROUP_ELEMENTS, "cpu", 5 * (L + 1))
+        monkeypatch.setattr(fast_path, "SPECTRUM_GROUP_MIN", 1)
     torch.manual_seed(L)
-    model = HyenaDNA(HyenaConfig(d_model=32, n_layer=2, max_seq_len=33002)).eval()
+    model = HyenaDNA(HyenaConfig(d_model=d, n_layer=2, max_seq_len=33002)).eval()
     ids = torch.randint(7, 12, (2, L))
     fast, plain = _both(model, ids, rows=4096)  # several row blocks, so block seams are exercised
     torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
@@ -89,12 +93,16 @@ def test_bfloat16_fast_path_as_accurate_as_plain_bf16(fixture_model_dir):
     assert rel(fast) < 0.03 and rel(fast) < 1.1 * rel(plain)  # bf16 keeps ~3 significant digits
 
 
-def test_triton_backend_matches_plain_in_the_interpreter():
+@pytest.mark.parametrize("cache_mb", [None, "0.0045", "0"],
+                         ids=["cached-spectrum", "cached-filter", "streamed-spectrum"])
+def test_triton_backend_matches_plain_in_the_interpreter(cache_mb, monkeypatch):
     """The fast path with every Triton kernel (interpreted on CPU tensors) equals the plain path."""
     from hyenadna_kipoi.kernels._triton_utils import HAS_TRITON
 
     if not HAS_TRITON or (not torch.cuda.is_available() and __import__("os").environ.get("TRITON_INTERPRET") != "1"):
         pytest.skip("Triton unavailable")
+    if cache_mb is not None:  # 0.0045 MB (4.6 KiB) holds the [L, 16] fp32 filter at L = 37 and 64, not its spectrum
+        monkeypatch.setenv("HYENADNA_FILTER_CACHE_MB", cache_mb)
     torch.manual_seed(0)
     model = HyenaDNA(HyenaConfig(d_model=16, n_layer=2, max_seq_len=100)).eval()
     for L in (37, 64):  # the direct Toeplitz kernel (L <= 1024) with an odd and an even length

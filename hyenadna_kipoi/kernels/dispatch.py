@@ -32,6 +32,7 @@ __all__ = [
     "BACKENDS",
     "ENV_VAR",
     "implicit_filter",
+    "implicit_filter_rows",
     "implicit_filter_spectrum",
     "long_conv",
     "long_conv_plan",
@@ -167,6 +168,35 @@ def implicit_filter_spectrum(
     if cache is None:
         return compute()
     return cache.get(("kf", int(L), n, float(shift), name), tensors, compute)
+
+
+def implicit_filter_rows(
+    L: int,
+    zpos: torch.Tensor,
+    tpos: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor | None],
+    freq: torch.Tensor,
+    deltas: torch.Tensor,
+    *,
+    shift: float = 0.05,
+    cache: FilterCache | None = None,
+) -> torch.Tensor:
+    """The implicit filter channel-first, k^T [d, L] contiguous (torch; inference).
+
+    Half the size of its spectrum: what a cache can keep when the spectrum is too large
+    (``long_conv.filter_spectrum_rows`` turns rows of it into spectra on each call).
+    """
+    tensors = _filter_tensors(zpos, tpos, weights, biases, freq, deltas)
+
+    def compute() -> torch.Tensor:
+        z2, t1, fr, dl, _ = _filt._prepare(L, zpos, tpos, weights, biases, freq, deltas)
+        h = _filt.filter_features(z2, weights[:-1], biases[:-1], fr)
+        return _filt.filter_head_rows(h, t1, weights[-1], biases[-1], dl, shift)
+
+    if cache is None:
+        return compute()
+    return cache.get(("kt", int(L), float(shift)), tensors, compute)
 
 
 # ---------------------------------------------------------------- long conv

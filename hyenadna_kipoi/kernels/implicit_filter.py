@@ -35,6 +35,7 @@ __all__ = [
     "cache_allowed",
     "filter_features",
     "filter_head",
+    "filter_head_rows",
     "implicit_filter_reference",
     "implicit_filter_triton",
 ]
@@ -117,7 +118,9 @@ def filter_features(
     """
     h = zpos
     for w, b in zip(weights, biases):
-        h = torch.sin(freq.reshape(-1) * torch.nn.functional.linear(h, w, b))
+        h = torch.nn.functional.linear(h, w, b)
+        # In place when no gradient is recorded (saves two [L, order] temporaries per layer).
+        h = h.mul_(freq.reshape(-1)).sin_() if not torch.is_grad_enabled() else torch.sin(freq.reshape(-1) * h)
     return h
 
 
@@ -136,6 +139,28 @@ def filter_head(
     """
     k = torch.nn.functional.linear(h, w_out, b_out)
     return k * (torch.exp(-tpos.reshape(-1)[: h.shape[0], None] * deltas.reshape(-1).abs()) + shift)
+
+
+def filter_head_rows(
+    h: torch.Tensor,
+    tpos: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor | None,
+    deltas: torch.Tensor,
+    shift: float,
+    *,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`filter_head` channel-first: h [L, order] -> k^T [C, L], with no transpose (``w_out @ h^T``).
+
+    ``out`` (optional) is a [C, L] destination with a unit last stride, e.g. the first L columns
+    of a zero-padded FFT buffer (``long_conv.filter_spectrum_rows(..., in_place=True)``). Inference only.
+    """
+    L = h.shape[0]
+    k = torch.mm(w_out, h.t(), out=out) if out is not None else torch.mm(w_out, h.t())
+    if b_out is not None:
+        k.add_(b_out[:, None])
+    return k.mul_(torch.outer(deltas.reshape(-1).abs(), tpos.reshape(-1)[:L]).neg_().exp_().add_(shift))
 
 
 @functools.cache
