@@ -13,6 +13,7 @@ What differs from the plain path (which stays the readable reference):
 * the long convolution is tiled over channels (``kernels.long_conv``) and written in
   place, with the bias term and the output gate fused into its epilogue; on CPU the
   channel-last <-> channel-first copies around the FFTs go a cache-sized tile at a time;
+* the MLP's first projection and its GELU are one oneDNN call on CPU (fp32);
 * the residual stream is updated in place, so a layer holds four ``[B, L, d]`` buffers.
 * within :func:`compute_dtype` ``("bfloat16")`` the projections and the MLP run in bf16
   (autocast: bf16 inputs, fp32 accumulation; AMX/AVX512-BF16 on CPU, tensor cores on GPU)
@@ -29,6 +30,7 @@ Only order-2 Hyena operators (every released model) take this path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import weakref
 from contextvars import ContextVar
@@ -188,6 +190,29 @@ def _gated_long_conv(mixer: HyenaOperator, z: Tensor, x0: Tensor, backend: str |
     return z
 
 
+def _fc1_gelu(fc1: torch.nn.Linear, x: Tensor) -> Tensor | None:
+    """gelu_tanh(fc1(x)) for x [N, d] as one oneDNN call (the GELU applied to the product while it is
+    in cache; the same numbers up to rounding), or None where that op is missing (CPU builds without
+    oneDNN) or does not apply."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or not _onednn_linear():
+        return None
+    return torch.ops.mkldnn._linear_pointwise(x, fc1.weight, fc1.bias, "gelu", [], "tanh")
+
+
+@functools.cache
+def _onednn_linear() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _mlp(mlp: torch.nn.Module, x: Tensor, *, fused: bool) -> Tensor:
+    """fc2(gelu_tanh(fc1(x))) for the normalised rows x [B, R, d]; ``fused``: fc1 and the GELU in one
+    oneDNN call where available (not under autocast, which the fused op would bypass)."""
+    h = _fc1_gelu(mlp.fc1, x.flatten(0, 1)) if fused else None
+    if h is None:
+        return mlp.fc2(F.gelu(mlp.fc1(x), approximate="tanh"))
+    return mlp.fc2(h).view(x.shape[0], x.shape[1], -1)
+
+
 def _row_blocks(L: int, width: int, rows: int | None, device: torch.device) -> list[tuple[int, int]]:
     step = rows or max(64, ROW_BLOCK_ELEMENTS["cuda" if device.type == "cuda" else "cpu"] // max(width, 1))
     return [(start, min(start + step, L)) for start in range(0, L, step)]
@@ -313,6 +338,4 @@ def _run_blocks(backbone: Backbone, residual: Tensor, x0: Tensor, z: Tensor, blo
             for lo, hi in last_blocks if i == len(backbone.layers) - 1 else blocks:
                 rows_res = residual[:, lo:hi]
                 rows_res += mixer.out_proj(y[:, off + lo:off + hi])
-                hidden = block.mlp.fc2(F.gelu(block.mlp.fc1(block.norm2(rows_res.to(block.norm2.weight.dtype))),
-                                              approximate="tanh"))
-                rows_res += hidden
+                rows_res += _mlp(block.mlp, block.norm2(rows_res.to(block.norm2.weight.dtype)), fused=low is None)
