@@ -27,6 +27,10 @@ and bias [3d], the implicit filter k [L, d] and the bias term D [d]:
 k arrives as a tensor produced by the implicit-filter MLP, so its gradient flows back into the
 filter's parameters through autograd. Nothing here caches anything: parameters change each
 step (the inference path's filter-spectrum cache is not used).
+
+Training takes this core with the Triton backend (CUDA) or under autocast; in float32/float64 on
+the torch backend (every CPU) it takes :mod:`.hyena_channel_first`, the same formulas with the
+projections inside and no transposes (see :mod:`hyenadna_kipoi.fast_train`).
 """
 
 from __future__ import annotations
