@@ -434,15 +434,16 @@ def test_gpu_short_conv_and_filter():
     assert (kt - kr).abs().max() <= 1e-5 * max(1.0, kr.abs().max().item())
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # multiply-adds; oneDNN's depthwise conv
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_short_conv_rows_in_blocks_match_reference(with_bias):
+def test_short_conv_rows_in_blocks_match_reference(with_bias, dtype):
     """Block by block with two rows of context, into slices of whole-sequence buffers."""
     g = torch.Generator().manual_seed(3)
-    u = torch.randn(2, 37, 12, generator=g, dtype=torch.float64)
-    w = torch.randn(12, 1, 3, generator=g, dtype=torch.float64)
-    b = torch.randn(12, generator=g, dtype=torch.float64) if with_bias else None
+    u = torch.randn(2, 37, 12, generator=g, dtype=torch.float64).to(dtype)
+    w = torch.randn(12, 1, 3, generator=g, dtype=torch.float64).to(dtype)
+    b = torch.randn(12, generator=g, dtype=torch.float64).to(dtype) if with_bias else None
     rx0, rz = SC.short_conv_gate_reference(u, w, b)
-    x0, z = (torch.full((2, 37, 4), float("nan"), dtype=torch.float64) for _ in range(2))
+    x0, z = (torch.full((2, 37, 4), float("nan"), dtype=dtype) for _ in range(2))
     for start, end in ((0, 1), (1, 2), (2, 10), (10, 37)):
         lo = max(start - 2, 0)
         SC.short_conv_gate_rows(u[:, lo:end], w, b, skip=start - lo, out_x0=x0[:, start:end], out_z=z[:, start:end])
