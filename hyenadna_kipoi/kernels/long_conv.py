@@ -161,7 +161,9 @@ def filter_spectrum_rows(kt: torch.Tensor, fft_size: int | None = None, *, work:
     if work is None:
         work = torch.zeros(C, n, dtype=fft_dtype(kt.dtype), device=kt.device)
     buf = work[:C]
-    if not in_place:
+    if not in_place and kt.stride(-1) == 1:  # contiguous rows (a cached channel-first filter): one plain copy
+        buf[:, :L].copy_(kt)
+    elif not in_place:
         copy_transposed(buf[None, :, :L].transpose(1, 2), kt[None])
     return torch.fft.rfft(buf, dim=-1).div_(n)
 
