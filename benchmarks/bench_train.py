@@ -2,10 +2,11 @@
 
 The reference is the plain path (``model.py`` recorded by autograd: the release's formulas,
 module by module, which ``tests/test_parity.py`` checks against the released code's outputs);
-"fast" is the same model with ``set_fast_training(True)`` (``hyenadna_kipoi/fast_train.py``).
+"fast" is the same model with ``set_fast_training(True)`` (``hyenadna_kipoi/fast_train.py``: in
+fp32 on a CPU, each Hyena operator is ``kernels/hyena_channel_first.py``'s Function).
 Both start from the same weights (seed 0) and see the same batch; the step is forward,
-next-token cross-entropy, backward, ``AdamW.step`` (the trainers' parameter groups) and
-``zero_grad``.
+next-token cross-entropy, backward, ``AdamW.step`` (the trainers' parameter groups and
+``train/optim.py``'s AdamW, torch's default implementation, on both paths) and ``zero_grad``.
 
 Every measurement runs in its own subprocess (so its peak resident memory is its own,
 ``ru_maxrss``; a run that does not fit under ``--mem-limit-gb`` of address space fails alone),
