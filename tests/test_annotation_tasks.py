@@ -50,7 +50,7 @@ SETTINGS = {"promoters": {"upstream": 200, "downstream": 50, "min_tss_distance":
                           "transcript_types": ["mRNA", "lnc_RNA", "tRNA"]},
             "splice_sites": {"length": 40, "min_site_distance": 20},
             "biotype": {"max_length": 400, "min_length": 50},
-            "variants": {"splits": ["train", "test"], "per_class": 10_000, "flank": [10, 20]}}
+            "variants": {"splits": ["train", "test"], "per_class": 10_000, "flank": [10, 20], "match": "none"}}
 
 
 def _genome() -> str:
@@ -148,6 +148,36 @@ def test_variant_vcf_classes_at_known_positions(inputs, tmp_path):
     assert all(cols[3] == inputs["seq"][pos - 1] and cols[4] != cols[3] for pos, cols in records.items())
     assert list(records) == sorted(records)
     assert sum(i["CLASS"] in ("codon12", "codon3") for i in info.values()) == 200 + 109
+
+
+def test_variant_classes_are_matched_on_the_ref_alt_change_by_default(inputs, tmp_path):
+    from collections import Counter
+
+    out = tmp_path / "tasks"
+    settings = {**SETTINGS["variants"]}
+    del settings["match"]
+    derive_tasks(inputs["gff"], inputs["fasta"], inputs["regions"], out, {"variants": settings})
+    rows = [line.split("\t") for line in (out / "variants.vcf").read_text().splitlines() if not line.startswith("#")]
+    by_class: dict[str, Counter] = {}
+    for cols in rows:
+        assert cols[3] == inputs["seq"][int(cols[1]) - 1] and cols[4] in "ACGT" and cols[4] != cols[3]
+        cls = dict(kv.split("=") for kv in cols[7].split(";"))["CLASS"]
+        by_class.setdefault(cls, Counter())[(cols[3], cols[4])] += 1
+    assert set(by_class) == {"codon12", "codon3", "splice_dinucleotide", "intron_flank"}
+    # each less-constrained class holds exactly the REF->ALT changes of its constrained class
+    assert by_class["codon12"] == by_class["codon3"] and by_class["splice_dinucleotide"] == by_class["intron_flank"]
+    # all sites are drawn (per_class 10,000), so each REF base pairs min(constrained, less constrained) sites
+    derive_tasks(inputs["gff"], inputs["fasta"], inputs["regions"], tmp_path / "all", {"variants": SETTINGS["variants"]})
+    refs: dict[str, Counter] = {}
+    for line in (tmp_path / "all" / "variants.vcf").read_text().splitlines():
+        if not line.startswith("#"):
+            cols = line.split("\t")
+            refs.setdefault(dict(kv.split("=") for kv in cols[7].split(";"))["CLASS"], Counter())[cols[3]] += 1
+    for constrained, other in (("codon12", "codon3"), ("splice_dinucleotide", "intron_flank")):
+        expected = sum(min(refs[constrained][b], refs[other][b]) for b in "ACGT")
+        assert sum(by_class[constrained].values()) == expected > 0
+    with pytest.raises(ConfigError, match=r"variants\.match: 'codon' is not one of ref_alt, none"):
+        derive_tasks(inputs["gff"], inputs["fasta"], inputs["regions"], out, {"variants": {"match": "codon"}})
 
 
 def test_derivation_is_deterministic_byte_for_byte(inputs, tmp_path):

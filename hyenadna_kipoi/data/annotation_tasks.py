@@ -20,7 +20,10 @@ fine-tuning layouts (``config/README.md``, "Input layouts"):
 * ``variants.vcf`` (VCF 4.2): one substitution at sampled positions of four classes, ``INFO/CLASS``
   ``codon12`` (codon positions 1-2), ``codon3``, ``splice_dinucleotide`` (the GT and AG of canonical
   introns), ``intron_flank`` (intron bases ``flank[0]``…``flank[1] - 1`` from either end), and
-  ``INFO/GROUP`` ``constrained`` (codon12, splice_dinucleotide) or ``less_constrained``;
+  ``INFO/GROUP`` ``constrained`` (codon12, splice_dinucleotide) or ``less_constrained``; by default
+  (``match: ref_alt``) each less-constrained class holds exactly the REF→ALT changes of its
+  constrained class (codon3 of codon12, intron_flank of splice_dinucleotide), so composition cannot
+  separate them;
 * ``summary.tsv``: ``task split label count``.
 
 Splits come from position blocks (:class:`.blocks.Blocks`): a window lies wholly inside one block
@@ -55,9 +58,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "promoters": {"upstream": 200, "downstream": 50, "min_tss_distance": 2000, "transcript_types": ["mRNA"]},
     "splice_sites": {"length": 400, "min_site_distance": 50, "transcript_types": ["mRNA"]},
     "biotype": {"max_length": 2048, "min_length": 50, "max_per_class": None},
-    "variants": {"splits": ["test"], "per_class": 500, "flank": [10, 20]},
+    "variants": {"splits": ["test"], "per_class": 500, "flank": [10, 20], "match": "ref_alt"},
 }
 CONSTRAINED = ("codon12", "splice_dinucleotide")
+MATCHES = ("ref_alt", "none")  # variants.match
 Record = tuple[str, str, str]  # (name, sequence, label)
 _ACGT = set("ACGT")
 
@@ -74,6 +78,9 @@ def resolve_settings(settings: dict[str, Any], source: str = "--settings") -> di
         if unknown:
             raise ConfigError(f"{source}: {task}.{unknown[0]}: unknown key (allowed: {', '.join(DEFAULTS[task])})")
         out[task] = {**DEFAULTS[task], **block}
+    if "variants" in out and out["variants"]["match"] not in MATCHES:
+        raise ConfigError(f"{source}: variants.match: {out['variants']['match']!r} is not one of "
+                          f"{', '.join(MATCHES)}")
     return out
 
 
@@ -302,24 +309,56 @@ def variant_sites(src: _Source, cfg: dict[str, Any]) -> dict[tuple[str, int], tu
     return {key: next(iter(found)) for key, found in claims.items() if len(found) == 1}
 
 
+PAIRS = (("codon12", "codon3"), ("splice_dinucleotide", "intron_flank"))  # (constrained, less constrained)
+
+
 def derive_variants(src: _Source, cfg: dict[str, Any], seed: int) -> list[tuple[str, int, str, str, str, str]]:
-    """VCF records ``(chrom, 1-based pos, ref, alt, class, transcript)``, sorted, ``per_class`` per class."""
+    """VCF records ``(chrom, 1-based pos, ref, alt, class, transcript)``, sorted by position.
+
+    At most ``per_class`` constrained sites per pair are drawn, each with a random ALT. With ``match:
+    ref_alt`` (the default) every one gets a partner of the pair's less-constrained class with the same
+    REF base, given the same ALT, so the two classes hold the same REF→ALT changes and a score cannot
+    separate them by base composition alone (intron flanks are AT-rich; a language model's log-likelihood
+    ratio depends strongly on the change itself); a constrained site whose REF base has no partner left
+    is dropped. ``match: none`` draws both classes independently (``per_class`` each)."""
     rng = np.random.default_rng([seed, 4])
-    by_class: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+    by_class: dict[str, list[tuple[str, int, str, str]]] = defaultdict(list)
     for (chrom, pos), (cls, tid) in variant_sites(src, cfg).items():
         if src.blocks.split_of(chrom, pos, pos + 1) in cfg["splits"]:
-            by_class[cls].append((chrom, pos, tid))
-    records = []
-    for cls in ("codon12", "codon3", "splice_dinucleotide", "intron_flank"):
-        sites = sorted(by_class[cls], key=lambda r: (src.order[r[0]], r[1]))
-        if len(sites) > cfg["per_class"]:
-            sites = [sites[i] for i in sorted(rng.choice(len(sites), cfg["per_class"], replace=False))]
-        for chrom, pos, tid in sites:
             ref = src.genome.fetch(chrom, pos, pos + 1).upper()
-            if ref not in _ACGT:
-                continue
+            if ref in _ACGT:
+                by_class[cls].append((chrom, pos, tid, ref))
+    for sites in by_class.values():
+        sites.sort(key=lambda r: (src.order[r[0]], r[1]))
+
+    def draw(sites: list[tuple[str, int, str, str]]) -> list[tuple[str, int, str, str]]:
+        if len(sites) <= cfg["per_class"]:
+            return sites
+        return [sites[i] for i in sorted(rng.choice(len(sites), cfg["per_class"], replace=False))]
+
+    def with_alt(site: tuple[str, int, str, str], cls: str, alt: str | None = None) -> tuple[str, int, str, str, str, str]:
+        chrom, pos, tid, ref = site
+        if alt is None:
             alts = [b for b in "ACGT" if b != ref]
-            records.append((chrom, pos + 1, ref, alts[int(rng.integers(3))], cls, tid))
+            alt = alts[int(rng.integers(3))]
+        return chrom, pos + 1, ref, alt, cls, tid
+
+    records = []
+    for constrained, other in PAIRS:
+        if cfg["match"] == "none":
+            records += [with_alt(site, constrained) for site in draw(by_class[constrained])]
+            records += [with_alt(site, other) for site in draw(by_class[other])]
+            continue
+        partners: dict[str, list[tuple[str, int, str, str]]] = defaultdict(list)
+        for site in by_class[other]:
+            partners[site[3]].append(site)
+        for site in draw(by_class[constrained]):
+            pool = partners[site[3]]
+            if not pool:
+                continue
+            record = with_alt(site, constrained)
+            records.append(record)
+            records.append(with_alt(pool.pop(int(rng.integers(len(pool)))), other, alt=record[3]))
     return sorted(records, key=lambda r: (src.order[r[0]], r[1]))
 
 
