@@ -442,6 +442,45 @@ def test_freeze_backbone_trains_only_the_head(tmp_path):
     assert head["weight"].shape == (2, 16) and head["weight"].abs().sum() > 0
 
 
+@pytest.mark.parametrize("make_task", [binary_task, multiclass_task])
+def test_linear_probe_head_is_the_standardised_logistic_regression(tmp_path, make_task):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from hyenadna_kipoi.finetune.inputs import load_task
+    from hyenadna_kipoi.score.embeddings import embed_sequences
+
+    init = tiny_model_folder(tmp_path)
+    cfg = config(tmp_path, make_task(tmp_path), model={"init": str(init), "architecture": {}},
+                 train={"method": "linear_probe", "probe_c": [0.5]})
+    results = finetune(cfg, progress=False)
+    out = tmp_path / "out"
+    before, after = load_file(init / "model.safetensors"), load_file(out / "model" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert results["steps"] == 0 and results["best_step"] == 0 and 0 <= results["model"]["valid"]["mcc"] <= 1
+    assert (out / "history.csv").read_text().splitlines()[1].startswith("0,0.0,0.0,")
+    # the saved head gives the probabilities of the same regression fitted by scikit-learn
+    task = load_task(cfg["task"], seed=cfg["seed"])
+    train, test = task.splits["train"], task.splits["test"]
+    model = load_model(init)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=5000))
+    probe.fit(embed_sequences(model, train.sequences, progress=False).astype(np.float64), train.targets)
+    expected = probe.predict_proba(embed_sequences(model, test.sequences, progress=False).astype(np.float64))
+    rows = {r["id"]: r for r in read_tsv(out / "predictions.tsv")}
+    labels = [str(x) for x in task.labels]
+    got = np.array([[float(rows[i][f"p_{label}"]) for label in labels] for i in test.ids])
+    assert np.abs(got - expected).max() < 1e-4
+    assert results["model"]["test"]["accuracy"] > 0.7  # the GC content of these classes is linearly separable
+
+
+def test_linear_probe_needs_a_classification_task(tmp_path):
+    cfg = config(tmp_path, regression_task(tmp_path), model={"init": str(tiny_model_folder(tmp_path)),
+                                                             "architecture": {}}, train={"method": "linear_probe"})
+    with pytest.raises(ConfigError, match="linear_probe .* needs a classification task; task 'gcfrac' is regression"):
+        finetune(cfg, progress=False)
+
+
 def test_soft_prompt_with_label_tokens_trains_only_the_prompt_and_reloads(tmp_path):
     init = tiny_model_folder(tmp_path)
     cfg = config(tmp_path, binary_task(tmp_path, n=24), model={"init": str(init), "architecture": {}},

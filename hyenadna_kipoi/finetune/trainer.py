@@ -163,6 +163,8 @@ def finetune(config: dict[str, Any] | str | os.PathLike, *, out: str | os.PathLi
         raise InputError(f"{out} already holds fine-tuning checkpoints (newest: {existing.name}); pass --resume to "
                          "continue that run, or choose another output folder (nothing was changed)")
     run = _build_run(config, dev, source)
+    if config["train"]["method"] == "linear_probe":
+        return _probe(run, out, t_start, progress)
     if resume and existing is not None:
         state = _restore(run, existing)
         if progress:
@@ -262,7 +264,7 @@ def _build_run(config: dict[str, Any], dev: torch.device, source: str) -> _Run:
         raise ConfigError(f"{source}: config key soft_prompt.length: {k} prompt positions + the task's longest "
                           f"sequence ({task.max_length} bp) exceed the model's l_max of {model.l_max}; at most "
                           f"{max(0, model.l_max - task.max_length)} fit")
-    frozen = model_cfg["freeze_backbone"] or k > 0
+    frozen = model_cfg["freeze_backbone"] or k > 0 or train_cfg["method"] == "linear_probe"
     label_mode = prompt_cfg["label_mode"]
     if label_mode == "token" and (kind != "classification" or len(labels) > 4):
         raise ConfigError(f"soft_prompt.label_mode 'token' needs a classification task with at most 4 classes; "
@@ -327,11 +329,30 @@ def _announce(run: _Run) -> None:
     print(f"[finetune] {run.task.name} ({run.kind}, {len(run.labels)} label(s)): {len(splits['train'])} train / "
           f"{len(splits['valid'])} valid / {len(splits['test'])} test; {what} d_model={model.config.d_model} "
           f"n_layer={model.config.n_layer} ({count_parameters(model):,} parameters{', frozen' if run.frozen else ''}"
-          f"{f', soft prompt of {k}' if k else ''}); {run.total} steps of {train_cfg['batch_size']} on {run.dev}, "
-          f"precision {run.amp or 'fp32'}", flush=True)
+          f"{f', soft prompt of {k}' if k else ''}); "
+          + ("a linear probe on the pooled embeddings" if train_cfg["method"] == "linear_probe"
+             else f"{run.total} steps of {train_cfg['batch_size']}")
+          + f" on {run.dev}, precision {run.amp or 'fp32'}", flush=True)
 
 
 # --------------------------------------------------------------------------- training
+
+
+def _probe(run: _Run, out: Path, t_start: float, progress: bool) -> dict[str, Any]:
+    """``train.method: linear_probe``: fit the head in closed form (:mod:`.linear_probe`), validate it as
+    step 0 (history, best model) and finish as a trained run would."""
+    from .linear_probe import fit_linear_probe
+
+    out.mkdir(parents=True, exist_ok=True)
+    if progress:
+        _announce(run)
+    chosen = fit_linear_probe(run, progress)
+    state = _TrainState()
+    _validate(run, state, out, 0.0, None)
+    if progress:
+        print(f"[finetune] linear probe: C={chosen['C']:g} of {run.train_cfg['probe_c']} (by validation "
+              f"{run.metric})", flush=True)
+    return _finish(run, out, state.best, 0, time.perf_counter() - t_start, progress)
 
 
 def _train(run: _Run, state: _TrainState, out: Path, *, t_start: float, progress: bool,
