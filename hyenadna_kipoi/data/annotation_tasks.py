@@ -60,7 +60,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "biotype": {"max_length": 2048, "min_length": 50, "max_per_class": None},
     "variants": {"splits": ["test"], "per_class": 500, "flank": [10, 20], "match": "ref_alt"},
 }
-CONSTRAINED = ("codon12", "splice_dinucleotide")
+PAIRS = (("codon12", "codon3"), ("splice_dinucleotide", "intron_flank"))  # (constrained, less constrained)
+CONSTRAINED = tuple(constrained for constrained, _ in PAIRS)
 MATCHES = ("ref_alt", "none")  # variants.match
 Record = tuple[str, str, str]  # (name, sequence, label)
 _ACGT = set("ACGT")
@@ -307,9 +308,6 @@ def variant_sites(src: _Source, cfg: dict[str, Any]) -> dict[tuple[str, int], tu
                 if not in_exon(chrom, p):
                     claims[(chrom, p)].add((cls, tx.id))
     return {key: next(iter(found)) for key, found in claims.items() if len(found) == 1}
-
-
-PAIRS = (("codon12", "codon3"), ("splice_dinucleotide", "intron_flank"))  # (constrained, less constrained)
 
 
 def derive_variants(src: _Source, cfg: dict[str, Any], seed: int) -> list[tuple[str, int, str, str, str, str]]:

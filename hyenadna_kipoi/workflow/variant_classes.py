@@ -18,13 +18,14 @@ import os
 
 import numpy as np
 
+from ..data.annotation_tasks import PAIRS
 from ..data.genome import Genome, read_bed
 from ..errors import InputError
 from ..io import atomic_open
 
-COMPARISONS = {"constrained_vs_less": (("codon12", "splice_dinucleotide"), ("codon3", "intron_flank")),
-               "codon12_vs_codon3": (("codon12",), ("codon3",)),
-               "splice_dinucleotide_vs_intron_flank": (("splice_dinucleotide",), ("intron_flank",))}
+# comparison -> (positive classes, negative classes): all pairs together, then each pair of derive-tasks
+COMPARISONS = {"constrained_vs_less": (tuple(c for c, _ in PAIRS), tuple(o for _, o in PAIRS)),
+               **{f"{c}_vs_{o}": ((c,), (o,)) for c, o in PAIRS}}
 
 
 def read_classes(vcf: str | os.PathLike) -> dict[tuple[str, int, str, str], str]:
